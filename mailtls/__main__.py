@@ -1,0 +1,5 @@
+"""Run mailtls as `python -m mailtls`."""
+
+from mailtls.cli import main
+
+main()

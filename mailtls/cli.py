@@ -1,0 +1,99 @@
+"""The command line: parse options, call one function, render, exit. No logic lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from mailtls import __version__
+from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError
+from mailtls.models import Severity
+
+EXIT_CODES = """Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it;
+2 usage error, unreadable configuration or internal error."""
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Audit and repair the TLS certificates of Dovecot and Postfix.\n\n" + EXIT_CODES,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailtls {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Audit and repair the TLS certificates of Dovecot and Postfix."""
+
+
+@app.command(epilog=EXIT_CODES)
+def audit(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Dovecot or Postfix config files or folders (default: /etc/dovecot /etc/postfix)"
+        ),
+    ] = None,
+    output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.TEXT,
+    fail_on: Annotated[
+        Severity, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
+    ] = Severity.ERROR,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Finding code to leave out (repeatable).")
+    ] = None,
+) -> None:
+    """Read the configuration as the daemons do and report every certificate endpoint."""
+    from mailtls.config.discover import read_all
+
+    result = read_all(paths or [], os.environ)
+    if ignore:
+        from dataclasses import replace
+
+        result = replace(result, findings=tuple(f for f in result.findings if f.code not in ignore))
+    if output is Format.JSON:
+        from mailtls.report import json as renderer
+    else:
+        from mailtls.report import text as renderer  # type: ignore[no-redef]
+    sys.stdout.write(renderer.render(result))
+    failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
+    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+def main() -> None:
+    """Entry point: mailtls' own errors become one line on stderr and exit code 2."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except MailtlsError as error:
+        print(f"mailtls: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"mailtls: internal error: {type(error).__name__}: {error} (--debug shows where)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,1 @@
+"""Configuration readers: find every certificate and key Dovecot and Postfix load."""

@@ -1,0 +1,365 @@
+"""Dovecot 2.3 and 2.4: from config statements to the certificate endpoints Dovecot serves."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from mailtls.config.dovecot_syntax import IncludeWalker, Line
+from mailtls.config.source import ConfigFiles
+from mailtls.errors import ConfigError
+from mailtls.models import ConfigResult, Endpoint, Finding, Location, Severity
+
+# Dovecot 2.3 rejects other nestings: local { local_name { remote { protocol { } } } }.
+FILTER_ORDER = ("local", "local_name", "remote", "protocol")
+# Dovecot 2.4 named filters whose settings carry the filter's name as a prefix.
+PREFIX_FILTERS = ("ssl_server", "ssl_client")
+SLOTS = {
+    "2.3": {"main": ("ssl_cert", "ssl_key"), "alt": ("ssl_alt_cert", "ssl_alt_key")},
+    "2.4": {
+        "main": ("ssl_server_cert_file", "ssl_server_key_file"),
+        "alt": ("ssl_server_alt_cert_file", "ssl_server_alt_key_file"),
+    },
+}
+TLS_KEYS = {key for slots in SLOTS.values() for pair in slots.values() for key in pair}
+VARIABLE = {"2.3": re.compile(r"\$(ENV:\w+|\w+)"), "2.4": re.compile(r"\$(ENV:\w+|SET:\w+)")}
+
+Filter = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: str
+    location: Location
+    from_file: bool = False
+    quoted: bool = False
+
+
+@dataclass
+class _Frame:
+    filter: Filter
+    prefix: str = ""
+    other: bool = False
+
+
+@dataclass
+class DovecotConfig:
+    """Every filter scope's settings, in the order the scopes first appear."""
+
+    path: str
+    version: str = "2.3"
+    version_declared: bool = False
+    scopes: dict[Filter, dict[str, Setting]] = field(default_factory=lambda: {(): {}})
+    scope_locations: dict[Filter, Location] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def effective(self, scope: Filter) -> dict[str, Setting]:
+        """Settings that apply in `scope`: every scope it contains, the more specific later."""
+        wanted = set(scope)
+        applying = [f for f in self.scopes if set(f) <= wanted]
+        merged: dict[str, Setting] = {}
+        for applied in sorted(applying, key=len):
+            merged.update(self.scopes[applied])
+        return merged
+
+
+def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> DovecotConfig:
+    """Parse dovecot.conf (or a fragment) and everything it includes."""
+    walker = IncludeWalker(files)
+    lines = list(walker.lines(path))
+    config = DovecotConfig(os.path.abspath(path))
+    config.version, config.version_declared = _detect_version(lines)
+    stack = [_Frame(())]
+    for line in lines:
+        if line.kind == "section":
+            stack.append(_open_section(config, stack[-1], line))
+        elif line.kind == "end":
+            if len(stack) == 1:
+                raise ConfigError(f"{line.location}: unexpected '}}'")
+            stack.pop()
+        elif not stack[-1].other:
+            _set(config, stack[-1], line, env)
+    if len(stack) > 1:
+        raise ConfigError(f"{config.path}: missing '}}' at the end of the configuration")
+    config.findings[:0] = walker.findings
+    return config
+
+
+def _detect_version(lines: list[Line]) -> tuple[str, bool]:
+    for line in lines:
+        if line.kind in ("setting", "file-setting"):
+            if line.key == "dovecot_config_version":
+                return "2.4", True
+            break
+    # A conf.d fragment carries no version line: its setting names tell.
+    keys = {line.key for line in lines}
+    if keys & {"ssl_server_cert_file", "ssl_server_key_file", "ssl_server"}:
+        return "2.4", False
+    return "2.3", False
+
+
+def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
+    if parent.other:
+        return _Frame(parent.filter, other=True)
+    if line.key in FILTER_ORDER:
+        if config.version == "2.3":
+            _check_nesting(parent.filter, line)
+        scope = (*parent.filter, (line.key, line.value))
+        config.scopes.setdefault(scope, {})
+        config.scope_locations.setdefault(scope, line.location)
+        return _Frame(scope)
+    if line.key in PREFIX_FILTERS and not line.value and config.version == "2.4":
+        return _Frame(parent.filter, prefix=line.key + "_")
+    return _Frame(parent.filter, other=True)
+
+
+def _check_nesting(parent: Filter, line: Line) -> None:
+    rank = FILTER_ORDER.index(line.key)
+    for outer, _ in parent:
+        if FILTER_ORDER.index(outer) >= rank:
+            raise ConfigError(
+                f"{line.location}: {outer} {{ {line.key} {{ .. }} }} not allowed"
+                f" (Dovecot wants {line.key} {{ {outer} {{ .. }} }})"
+            )
+
+
+def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str]) -> None:
+    key = line.key
+    if frame.prefix and not key.startswith(frame.prefix):
+        key = frame.prefix + key
+    setting = Setting(line.value, line.location, line.kind == "file-setting", line.quoted)
+    if "$" in setting.value:
+        setting = _expand(config, frame.filter, key, setting, env)
+    config.scopes[frame.filter][key] = setting
+
+
+def _expand(
+    config: DovecotConfig, scope: Filter, key: str, setting: Setting, env: Mapping[str, str]
+) -> Setting:
+    known = config.effective(scope)
+    whole = VARIABLE[config.version].fullmatch(setting.value)
+    if whole and not setting.from_file:
+        name = whole.group(1).removeprefix("SET:")
+        if name in known:  # `ssl_key = $ssl_cert` takes `<file` along with the path.
+            return replace(known[name], location=setting.location)
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("ENV:") and name[4:] in env:
+            return env[name[4:]]
+        if name.removeprefix("SET:") in known:
+            return known[name.removeprefix("SET:")].value
+        if key in TLS_KEYS:
+            config.findings.append(
+                Finding(
+                    "unresolved-variable",
+                    Severity.WARNING,
+                    f"{key}: ${name} has no value here; the path stays unresolved",
+                    source=setting.location,
+                    path=setting.location.path,
+                )
+            )
+        return match.group(0)
+
+    return replace(setting, value=VARIABLE[config.version].sub(substitute, setting.value))
+
+
+def endpoints(config: DovecotConfig) -> ConfigResult:
+    """One endpoint per scope and slot (main, alt) that sets a certificate or key."""
+    found: list[Endpoint] = []
+    findings = list(config.findings)
+    names = _served_names(config, findings)
+    slots = SLOTS[config.version]
+    _check_foreign_names(config, findings)
+    for scope, own in config.scopes.items():
+        for slot, (cert_key, key_key) in slots.items():
+            if not (cert_key in own or key_key in own or (scope == () and slot == "main")):
+                continue
+            effective = config.effective(scope)
+            endpoint = _endpoint(config, scope, slot, effective, names.get(scope, ()), findings)
+            found.append(endpoint)
+    return ConfigResult(tuple(found), tuple(findings), (config.path,))
+
+
+def _endpoint(
+    config: DovecotConfig,
+    scope: Filter,
+    slot: str,
+    effective: dict[str, Setting],
+    names: tuple[str, ...],
+    findings: list[Finding],
+) -> Endpoint:
+    cert_key, key_key = SLOTS[config.version][slot]
+    label = ", ".join(f"{kind} {value}" for kind, value in scope) or "global"
+    endpoint_id = f"dovecot:{label}" + ("" if slot == "main" else f":{slot}")
+    cert = effective.get(cert_key)
+    key = effective.get(key_key)
+    enabled = effective.get("ssl", Setting("yes", Location(config.path, 0))).value != "no"
+    named = cert or key
+    source = named.location if named else config.scope_locations.get(scope)
+    if cert is None and enabled and scope == ():
+        findings.append(
+            Finding(
+                "no-certificate",
+                Severity.WARNING,
+                f"ssl = yes but no {cert_key} is set: every TLS handshake will fail",
+                source=source,
+                path=config.path,
+                endpoint=endpoint_id,
+            )
+        )
+    report = _FileReport(config.version, findings, endpoint_id)
+    return Endpoint(
+        id=endpoint_id,
+        service="dovecot",
+        role="server",
+        scope=label,
+        source=source,
+        cert_file=report.path_of(cert_key, cert),
+        key_file=report.path_of(key_key, key),
+        names=names,
+        enabled=enabled,
+        slot=slot,
+        config=config.path,
+    )
+
+
+@dataclass
+class _FileReport:
+    version: str
+    findings: list[Finding]
+    endpoint: str
+
+    def path_of(self, key: str, setting: Setting | None) -> str | None:
+        """The file a certificate/key setting loads, or None with a finding saying why."""
+        if setting is None or not setting.value:
+            return None
+        value, here = setting.value, setting.location
+        if self.version == "2.4":
+            if setting.from_file:
+                return self._say(
+                    "file-content-as-path",
+                    Severity.ERROR,
+                    here,
+                    f"{key} = <{value}: Dovecot 2.4 reads that file's text and takes it as the"
+                    f" file name; write {key} = {value}",
+                )
+            if "%{" in value:
+                return self._say(
+                    "runtime-variable",
+                    Severity.INFO,
+                    here,
+                    f"{key} = {value} depends on the connection; it is not checked",
+                )
+            return _absolute(value, here)
+        if setting.from_file:
+            return _absolute(value, here)
+        if setting.quoted and value.startswith("<"):
+            self._say(
+                "quoted-file-value",
+                Severity.WARNING,
+                here,
+                f'{key} = "{value}" is quoted: Dovecot takes it as a literal string, so relative'
+                f" paths and variables are not resolved; write {key} = {value} without quotes",
+            )
+            return os.path.normpath(value[1:].strip())
+        if value.startswith("-----BEGIN"):
+            return self._say(
+                "inline-pem", Severity.INFO, here, f"{key} holds PEM text inline, not a file"
+            )
+        return self._say(
+            "missing-file-prefix",
+            Severity.ERROR,
+            here,
+            f"{key} = {value} is taken as PEM text, not a file name; write {key} = <{value}",
+        )
+
+    def _say(self, code: str, severity: Severity, where: Location, message: str) -> str | None:
+        """Record a finding; the setting names no file mailtls can check, hence None."""
+        self.findings.append(Finding(code, severity, message, where, where.path, self.endpoint))
+        return None
+
+
+def _absolute(value: str, where: Location) -> str:
+    return os.path.normpath(os.path.join(os.path.dirname(where.path), value))
+
+
+def _check_foreign_names(config: DovecotConfig, findings: list[Finding]) -> None:
+    """A 2.3 name in a 2.4 configuration, or the reverse: that Dovecot refuses to start."""
+    other = "2.3" if config.version == "2.4" else "2.4"
+    foreign = {key for pair in SLOTS[other].values() for key in pair}
+    for settings in config.scopes.values():
+        for key, setting in settings.items():
+            if key in foreign:
+                message = (
+                    f"{key} is Dovecot {other} syntax but this configuration is read as"
+                    f" {config.version}: Dovecot {config.version} rejects it"
+                )
+                findings.append(
+                    Finding(
+                        "wrong-version-setting",
+                        Severity.ERROR,
+                        message,
+                        setting.location,
+                        setting.location.path,
+                    )
+                )
+
+
+def _served_names(config: DovecotConfig, findings: list[Finding]) -> dict[Filter, tuple[str, ...]]:
+    """The SNI names each local_name scope really answers for.
+
+    Dovecot 2.3 takes the first matching local_name block, 2.4 the last: a name listed in a
+    block that another block wins for is never served by it.
+    """
+    listed = {scope: _local_names(scope) for scope in config.scopes}
+    blocks = [scope for scope, names in listed.items() if names]
+    served: dict[Filter, tuple[str, ...]] = {}
+    for scope in blocks:
+        rivals = [other for other in blocks if _rest(other) == _rest(scope)]
+        if config.version == "2.4":
+            rivals.reverse()
+        keep = []
+        for name in listed[scope]:
+            winner = next(o for o in rivals if any(_matches(p, name) for p in listed[o]))
+            if winner == scope:
+                keep.append(name)
+                continue
+            where = config.scope_locations[winner]
+            findings.append(
+                Finding(
+                    "local-name-shadowed",
+                    Severity.WARNING,
+                    f"local_name {name} never gets this block: the block at {where} matches it"
+                    f" {'first' if config.version == '2.3' else 'later'} and Dovecot"
+                    f" {config.version} takes the {'first' if config.version == '2.3' else 'last'}",
+                    config.scope_locations[scope],
+                    config.scope_locations[scope].path,
+                )
+            )
+        served[scope] = tuple(keep)
+    return served
+
+
+def _local_names(scope: Filter) -> tuple[str, ...]:
+    return tuple(name for kind, value in scope if kind == "local_name" for name in value.split())
+
+
+def _rest(scope: Filter) -> Filter:
+    return tuple(item for item in scope if item[0] != "local_name")
+
+
+def _matches(pattern: str, name: str) -> bool:
+    if pattern.lower() == name.lower():
+        return True
+    if pattern.startswith("*.") and not name.startswith("*."):
+        head, _, tail = name.partition(".")
+        return bool(head) and tail.lower() == pattern[2:].lower()
+    return False
+
+
+def read(path: str, files: ConfigFiles, env: Mapping[str, str]) -> ConfigResult:
+    """Endpoints and findings of one Dovecot configuration."""
+    return endpoints(read_config(path, files, env))

@@ -1,0 +1,187 @@
+"""Dovecot config syntax: logical lines, quotes, comments and `!include`, as doveconf reads them."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from mailtls.config.source import ConfigFileError, ConfigFiles
+from mailtls.errors import ConfigError
+from mailtls.models import Finding, Location, Severity
+
+LineKind = Literal["setting", "file-setting", "section", "end"]
+MAX_INCLUDE_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Line:
+    """One statement: `key = value`, `key = <file`, `type [name] {`, or `}`."""
+
+    kind: LineKind
+    key: str
+    value: str
+    location: Location
+    quoted: bool = False
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(self.location.path)
+
+
+def _strip_comment(text: str) -> str:
+    """Cut a `#` comment, leaving `#` inside quotes alone (config-parser.c does the same)."""
+    quote = ""
+    escaped = False
+    for index, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return text[:index]
+    return text
+
+
+def logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (first line number, text) with comments cut and `\\` continuations joined."""
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw.strip()).strip()
+        if line.endswith("\\"):
+            if not pending:
+                start = number
+            part = line[:-1].rstrip()
+            if part:
+                pending.append(part + " ")
+            continue
+        if pending:
+            yield start, "".join(pending) + line
+            pending = []
+        elif line:
+            yield number, line
+    if pending:
+        yield start, "".join(pending).rstrip()
+
+
+def _unquote(value: str) -> tuple[str, bool]:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        inner = value[1:-1]
+        return inner.replace('\\"', '"').replace("\\'", "'").replace("\\\\", "\\"), True
+    return value, False
+
+
+def parse_line(text: str, location: Location) -> Line:
+    """Classify one logical line; raise ConfigError where doveconf stops with a fatal error."""
+    if text == "}":
+        return Line("end", "}", "", location)
+    key_end = 0
+    while key_end < len(text) and not text[key_end].isspace() and text[key_end] != "=":
+        key_end += 1
+    key, rest = text[:key_end], text[key_end:].lstrip()
+    if key in ("!include", "!include_try"):
+        return Line("setting", key, _unquote(rest)[0], location)
+    if rest.startswith("="):
+        value = rest[1:].lstrip()
+        if value.startswith("<"):
+            return Line("file-setting", key, value[1:].lstrip(), location)
+        value, quoted = _unquote(value)
+        return Line("setting", key, value, location, quoted)
+    if not rest.endswith("{") or not key:
+        raise ConfigError(f"{location}: expecting '=' or '{{' in {text[:60]!r}")
+    name = rest[:-1].strip()
+    name, _ = _unquote(name)
+    return Line("section", key, name, location)
+
+
+class IncludeWalker:
+    """Expand `!include` and `!include_try` in place, as Dovecot does, reporting what fails."""
+
+    def __init__(self, files: ConfigFiles) -> None:
+        self.files = files
+        self.findings: list[Finding] = []
+
+    def lines(self, path: str) -> Iterator[Line]:
+        """All statements of `path` and what it includes; the top file must be readable."""
+        yield from self._file(os.path.abspath(path), ())
+
+    def _file(self, path: str, stack: tuple[str, ...]) -> Iterator[Line]:
+        text = self.files.read(path)
+        for number, content in logical_lines(text):
+            line = parse_line(content, Location(path, number))
+            if line.key in ("!include", "!include_try") and line.kind == "setting":
+                yield from self._include(line, (*stack, path))
+            else:
+                yield line
+
+    def _include(self, line: Line, stack: tuple[str, ...]) -> Iterator[Line]:
+        optional = line.key == "!include_try"
+        pattern = os.path.join(line.folder, line.value)
+        targets = _expand_braces_glob(pattern)
+        if not targets and not optional:
+            self._report("include-missing", line, f"!include {line.value}: no such file")
+        for target in targets:
+            if target in stack:
+                self._report("include-loop", line, f"!include {line.value} includes itself")
+                continue
+            if len(stack) >= MAX_INCLUDE_DEPTH:
+                self._report("include-loop", line, "includes nested too deeply")
+                continue
+            try:
+                yield from self._file(target, stack)
+            except ConfigFileError as error:
+                if optional and error.reason == "missing":
+                    continue
+                self._report(f"include-{_reason_word(error)}", line, error.detail)
+
+    def _report(self, code: str, line: Line, message: str) -> None:
+        self.findings.append(
+            Finding(code, Severity.ERROR, message, source=line.location, path=line.location.path)
+        )
+
+
+def _reason_word(error: ConfigFileError) -> str:
+    return "missing" if error.reason == "missing" else "unreadable"
+
+
+def _expand_braces(pattern: str) -> list[str]:
+    """`a{b,c}d` -> [`abd`, `acd`]: glob(3) with GLOB_BRACE, which Python's glob lacks."""
+    start = pattern.find("{")
+    if start < 0:
+        return [pattern]
+    depth = 0
+    for end in range(start, len(pattern)):
+        depth += {"{": 1, "}": -1}.get(pattern[end], 0)
+        if depth == 0:
+            break
+    else:
+        return [pattern]
+    options, depth, current = [], 0, ""
+    for char in pattern[start + 1 : end]:
+        if char == "," and depth == 0:
+            options.append(current)
+            current = ""
+            continue
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        current += char
+    options.append(current)
+    prefix, suffix = pattern[:start], pattern[end + 1 :]
+    return [full for option in options for full in _expand_braces(prefix + option + suffix)]
+
+
+def _expand_braces_glob(pattern: str) -> list[str]:
+    found: list[str] = []
+    for variant in _expand_braces(pattern):
+        if glob.has_magic(variant):
+            found.extend(sorted(glob.glob(variant)))
+        elif os.path.lexists(variant):
+            found.append(variant)
+    return [os.path.normpath(path) for path in dict.fromkeys(found)]

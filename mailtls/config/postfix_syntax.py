@@ -1,0 +1,132 @@
+"""Postfix syntax: main.cf and map logical lines, master.cf entries and their `-o` overrides."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from mailtls.errors import ConfigError
+from mailtls.models import Finding, Location, Severity
+
+SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
+
+
+@dataclass(frozen=True)
+class Param:
+    value: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Service:
+    """One master.cf entry: `name/type`, the daemon it runs, and its `-o` overrides."""
+
+    name: str
+    type: str
+    command: str
+    location: Location
+    overrides: dict[str, Param] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.type}"
+
+
+def logical_lines(text: str, path: str, findings: list[Finding]) -> Iterator[tuple[int, str]]:
+    """Postfix's readlline(3): a line that starts with white space continues the one before;
+    comment lines and blank lines are skipped, also inside a continuation."""
+    current: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if raw[0].isspace():
+            if current:
+                current.append(stripped)
+            else:
+                findings.append(
+                    Finding(
+                        "config-syntax",
+                        Severity.WARNING,
+                        f"logical line must not start with white space: {stripped[:60]!r}"
+                        " (Postfix ignores it)",
+                        Location(path, number),
+                        path,
+                    )
+                )
+            continue
+        if current:
+            yield start, " ".join(current)
+        current, start = [stripped], number
+    if current:
+        yield start, " ".join(current)
+
+
+def parse_main(text: str, path: str, findings: list[Finding]) -> dict[str, Param]:
+    """main.cf as `name -> Param`; the last definition wins, as in Postfix."""
+    params: dict[str, Param] = {}
+    for number, line in logical_lines(text, path, findings):
+        name, equals, value = line.partition("=")
+        name = name.strip()
+        if not equals or not name or any(c.isspace() for c in name):
+            raise ConfigError(
+                f"{path}, line {number}: missing '=' after attribute name: {line[:60]!r}"
+            )
+        params[name] = Param(value.strip(), Location(path, number))
+    return params
+
+
+_TOKEN = re.compile(r"\{[^{}]*\}|\S+")
+
+
+def parse_master(text: str, path: str, findings: list[Finding]) -> list[Service]:
+    """master.cf service entries; raise ConfigError where postconf stops with a fatal error."""
+    services = []
+    for number, line in logical_lines(text, path, findings):
+        where = Location(path, number)
+        fields = _TOKEN.findall(line)
+        if len(fields) < 8:
+            raise ConfigError(f"{where}: master.cf entry has {len(fields)} fields, not 8 or more")
+        name, kind, private, unpriv, chroot, wakeup, maxproc, command, *args = fields
+        _check_fields(where, kind, (private, unpriv, chroot), wakeup, maxproc)
+        service = Service(name, kind, command.rsplit("/", 1)[-1], where)
+        service.overrides.update(_overrides(args, where))
+        services.append(service)
+    return services
+
+
+def _check_fields(
+    where: Location, kind: str, flags: tuple[str, ...], wakeup: str, maxproc: str
+) -> None:
+    if kind not in SERVICE_TYPES:
+        raise ConfigError(f"{where}: bad transport type: {kind!r}")
+    for flag in flags:
+        if flag not in ("y", "n", "-"):
+            raise ConfigError(f"{where}: bad boolean field: {flag!r}")
+    if not re.fullmatch(r"-|\d+\??", wakeup):
+        raise ConfigError(f"{where}: bad wakeup time field: {wakeup!r}")
+    if not re.fullmatch(r"-|\d+", maxproc):
+        raise ConfigError(f"{where}: bad process limit field: {maxproc!r}")
+
+
+def _overrides(args: list[str], where: Location) -> Iterator[tuple[str, Param]]:
+    """`-o a=b`, `-oa=b` and `-o { a = b }` (Postfix 3.0 and later)."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "-o" and index < len(args):
+            assignment = args[index]
+            index += 1
+        elif arg.startswith("-o") and len(arg) > 2:
+            assignment = arg[2:]
+        else:
+            continue
+        if assignment.startswith("{") and assignment.endswith("}"):
+            assignment = assignment[1:-1]
+        name, equals, value = assignment.partition("=")
+        if not equals or not name.strip():
+            raise ConfigError(f"{where}: bad -o option: {assignment!r}")
+        yield name.strip(), Param(value.strip(), where)

@@ -1,0 +1,67 @@
+"""Read configuration files once each, with limits, and say clearly why one cannot be read."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from mailtls.errors import ConfigError
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file that cannot be read; `reason` is a short kebab-case word."""
+
+    def __init__(self, path: str, reason: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.reason = reason
+        self.detail = detail
+
+
+def _describe(path: str, exc: OSError) -> ConfigFileError:
+    if isinstance(exc, FileNotFoundError):
+        return ConfigFileError(path, "missing", "no such file")
+    if isinstance(exc, PermissionError):
+        return ConfigFileError(path, "unreadable", "permission denied")
+    if isinstance(exc, IsADirectoryError):
+        return ConfigFileError(path, "unreadable", "is a directory, not a file")
+    if exc.errno == errno.ELOOP:
+        return ConfigFileError(path, "unreadable", "symbolic link loop")
+    return ConfigFileError(path, "unreadable", exc.strerror or str(exc))
+
+
+class ConfigFiles:
+    """A cache of configuration texts: each file is read from disk at most once per run."""
+
+    def __init__(self, max_bytes: int = MAX_CONFIG_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._texts: dict[str, str | ConfigFileError] = {}
+
+    def read(self, path: str) -> str:
+        """The file's text; raises ConfigFileError if it is missing, binary or too large."""
+        cached = self._texts.get(path)
+        if cached is None:
+            cached = self._load(path)
+            self._texts[path] = cached
+        if isinstance(cached, ConfigFileError):
+            raise cached
+        return cached
+
+    def _load(self, path: str) -> str | ConfigFileError:
+        try:
+            # stat first: opening a FIFO or a device would block or never end.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return ConfigFileError(path, "unreadable", "not a regular file")
+            with open(path, "rb") as stream:
+                data = stream.read(self.max_bytes + 1)
+        except OSError as exc:
+            return _describe(path, exc)
+        if len(data) > self.max_bytes:
+            limit = self.max_bytes // (1024 * 1024)
+            return ConfigFileError(path, "too-large", f"larger than {limit} MiB")
+        if b"\0" in data:
+            return ConfigFileError(path, "binary", "binary data, not a configuration file")
+        return data.decode("utf-8", errors="replace")

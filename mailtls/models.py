@@ -1,0 +1,87 @@
+"""Frozen dataclasses that travel between the stages: endpoints, findings, reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+Service = Literal["dovecot", "postfix"]
+Role = Literal["server", "client"]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a setting was written: a file and a 1-based line number."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One certificate (and key) a daemon presents, for some names, in some scope.
+
+    `slot` tells which of a daemon's certificate settings this is: `main`, Dovecot's
+    `alt`, Postfix's `ecdsa`/`dsa` pairs, or `chain` for `*_tls_chain_files`.
+    """
+
+    id: str
+    service: Service
+    role: Role
+    scope: str
+    source: Location | None
+    cert_file: str | None
+    key_file: str | None
+    chain_files: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    enabled: bool = True
+    slot: str = "main"
+    config: str = ""
+    services: tuple[str, ...] = ()
+
+    def files(self) -> tuple[str, ...]:
+        """Every certificate or key file this endpoint loads, in load order."""
+        listed = (self.cert_file, self.key_file, *self.chain_files)
+        return tuple(dict.fromkeys(f for f in listed if f))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, with a stable kebab-case code."""
+
+    code: str
+    severity: Severity
+    message: str
+    source: Location | None = None
+    path: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """What the configuration readers found in one or more configuration trees."""
+
+    endpoints: tuple[Endpoint, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    configs: tuple[str, ...] = field(default=())
+
+    def merged(self, other: ConfigResult) -> ConfigResult:
+        return ConfigResult(
+            self.endpoints + other.endpoints,
+            self.findings + other.findings,
+            self.configs + other.configs,
+        )
