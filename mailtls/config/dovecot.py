@@ -138,7 +138,7 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
 def _expand(
     config: DovecotConfig, scope: Filter, key: str, setting: Setting, env: Mapping[str, str]
 ) -> Setting:
-    known = config.effective(scope)
+    known = _visible(config, scope, key)
     whole = VARIABLE[config.version].fullmatch(setting.value)
     if whole and not setting.from_file:
         name = whole.group(1).removeprefix("SET:")
@@ -156,14 +156,26 @@ def _expand(
                 Finding(
                     "unresolved-variable",
                     Severity.WARNING,
-                    f"{key}: ${name} has no value here; the path stays unresolved",
+                    f"{key}: ${name} has no value in this block, so it expands to nothing",
                     source=setting.location,
                     path=setting.location.path,
                 )
             )
-        return match.group(0)
+        return ""  # Dovecot expands a setting it knows but nobody set to the empty string
 
     return replace(setting, value=VARIABLE[config.version].sub(substitute, setting.value))
+
+
+def _visible(config: DovecotConfig, scope: Filter, key: str) -> dict[str, Setting]:
+    """Settings a `$name` can see. Dovecot 2.3 (doveconf -x, as the config process runs)
+    looks only in the block being parsed, except `key = $key`, which sees the outer value."""
+    if config.version == "2.4":
+        return config.effective(scope)
+    own = config.scopes[scope]
+    if key in own:
+        return own
+    outer = config.effective(scope)
+    return {**own, key: outer[key]} if key in outer else own
 
 
 def endpoints(config: DovecotConfig) -> ConfigResult:

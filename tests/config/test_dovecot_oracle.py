@@ -1,0 +1,295 @@
+"""Differential tests: mailtls' Dovecot reader against the real `doveconf` (2.3 from Debian 12).
+
+Each tree exercises some rules; for every endpoint mailtls finds, and for every SNI name the
+tree lists, doveconf is asked which ssl_cert/ssl_key apply, and both must agree.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mailtls.config import dovecot
+from mailtls.config.source import ConfigFiles
+from mailtls.errors import ConfigError
+from mailtls.models import Endpoint
+from tests.conftest import run
+
+FILTER_ARGS = {"local": "local", "local_name": "lname", "remote": "remote", "protocol": "protocol"}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write the tree with `/srv` moved under `root`, and make every `<file` it names exist,
+    holding its own path: `doveconf -x` then prints which file each setting really reads."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = textwrap.dedent(text).lstrip("\n").replace("/srv/", f"{root}/srv/")
+        path.write_text(text)
+        for target in re.findall(r"<\s*([^\s\"]+)", text):
+            file = (path.parent / target).resolve()
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(f"{file}\n")
+    return root / "dovecot.conf"
+
+
+def ask(doveconf: str, conf: Path, filters: list[str]) -> tuple[str | None, str | None]:
+    """The files doveconf -x reads for ssl_cert and ssl_key under these filters, as the config
+    process of a running Dovecot 2.3 does (it reads them as root and expands variables)."""
+    args = [doveconf, "-x", "-c", str(conf)]
+    for item in filters:
+        args += ["-f", item]
+    found = []
+    for setting in ("ssl_cert", "ssl_key"):
+        done = run([*args, "-h", setting])
+        assert done.returncode == 0, done.stderr
+        found.append(done.stdout.strip() or None)
+    return found[0], found[1]
+
+
+def endpoint_filters(endpoint: Endpoint) -> list[str]:
+    scope = (
+        [part.split(" ", 1) for part in endpoint.scope.split(", ")]
+        if endpoint.names or endpoint.scope != "global"
+        else []
+    )
+    out = []
+    for kind, value in scope:
+        if kind == "local_name":
+            value = endpoint.names[0]
+        out.append(f"{FILTER_ARGS[kind]}={value}")
+    return out
+
+
+TREES = {
+    "includes": {
+        "dovecot.conf": """
+            ssl = yes
+            !include conf.d/*.conf
+            !include_try missing/*.conf
+            !include extra/{b,a}.conf
+        """,
+        "conf.d/10-ssl.conf": """
+            ssl_cert = </srv/tls/global.pem
+            ssl_key = </srv/tls/wrong.key
+        """,
+        "conf.d/20-key.conf": """
+            # the last definition wins
+            ssl_key = </srv/tls/global.key
+        """,
+        "extra/a.conf": """
+            local_name a.example.org {
+              ssl_cert = </srv/tls/a.pem
+              !include ../inner.inc
+            }
+        """,
+        "extra/b.conf": """
+            local_name b.example.org {
+              ssl_cert = </srv/tls/b.pem
+            }
+        """,
+        "inner.inc": "ssl_key = </srv/tls/a.key\n",
+    },
+    "syntax": {
+        "dovecot.conf": """
+            ssl_cert=</srv/tls/nospace.pem
+            ssl_key = \\
+                </srv/tls/continued.key
+            login_greeting = "ready # not a comment"   # a comment
+            local_name "one.example.org two.example.org" {
+              ssl_cert = </srv/tls/multi.pem # trailing comment
+            }
+            local_name *.example.net {
+              ssl_cert = </srv/tls/wild.pem
+            }
+            local_name mail.example.net {
+              ssl_cert = </srv/tls/shadowed.pem
+            }
+        """,
+    },
+    "filters": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            ssl_key = </srv/tls/global.key
+            protocol imap {
+              ssl_cert = </srv/tls/imap.pem
+            }
+            local 127.0.0.2 {
+              local_name nested.example.org {
+                protocol pop3 {
+                  ssl_cert = </srv/tls/nested-pop3.pem
+                }
+              }
+            }
+            remote 10.0.0.0/8 {
+              ssl_key = </srv/tls/remote.key
+            }
+            local_name ref.example.org {
+              ssl_key = $ssl_cert
+            }
+        """,
+    },
+}
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_endpoints_agree_with_doveconf(doveconf: str, tmp_path: Path, tree: str) -> None:
+    """Every endpoint's cert and key are what doveconf gives for that endpoint's filters."""
+    conf = write_tree(tmp_path, TREES[tree])
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    assert result.endpoints
+    for endpoint in result.endpoints:
+        if endpoint.scope.startswith("local_name") and not endpoint.names:
+            continue  # shadowed: no name reaches it (checked below)
+        want = ask(doveconf, conf, endpoint_filters(endpoint))
+        assert (endpoint.cert_file, endpoint.key_file) == want, endpoint.id
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_each_sni_name_gets_the_block_doveconf_picks(
+    doveconf: str, tmp_path: Path, tree: str
+) -> None:
+    """For each listed name, the endpoint that claims it serves what doveconf says it gets."""
+    conf = write_tree(tmp_path, TREES[tree])
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    listed = {
+        name
+        for e in result.endpoints
+        if e.scope.startswith("local_name")
+        for name in e.scope.split(", ")[0].split()[1:]
+    }
+    for name in listed:
+        claims = [e for e in result.endpoints if name in e.names and "," not in e.scope]
+        if not claims:
+            continue
+        (endpoint,) = claims
+        assert ask(doveconf, conf, [f"lname={name}"])[0] == endpoint.cert_file, name
+
+
+def test_shadowed_local_name_is_reported(tmp_path: Path) -> None:
+    """mail.example.net is listed but *.example.net comes first: Dovecot 2.3 takes the first."""
+    conf = write_tree(tmp_path, TREES["syntax"])
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    (shadowed,) = [e for e in result.endpoints if e.scope == "local_name mail.example.net"]
+    assert shadowed.names == ()
+    assert [f.code for f in result.findings] == ["local-name-shadowed"]
+
+
+def test_dovecot_24_takes_the_last_matching_local_name(tmp_path: Path) -> None:
+    """The same two blocks under dovecot_config_version 2.4: the later, exact block wins."""
+    conf = write_tree(
+        tmp_path,
+        {
+            "dovecot.conf": """
+                dovecot_config_version = 2.4.0
+                ssl_server_cert_file = /srv/tls/global.pem
+                ssl_server_key_file = /srv/tls/global.key
+                local_name *.example.net {
+                  ssl_server_cert_file = /srv/tls/wild.pem
+                }
+                local_name mail.example.net {
+                  ssl_server {
+                    cert_file = /srv/tls/exact.pem
+                  }
+                }
+            """
+        },
+    )
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    by_scope = {e.scope: e for e in result.endpoints}
+    assert by_scope["local_name mail.example.net"].names == ("mail.example.net",)
+    assert by_scope["local_name mail.example.net"].cert_file == f"{tmp_path}/srv/tls/exact.pem"
+    assert by_scope["local_name *.example.net"].names == ("*.example.net",)
+    assert result.findings == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "protocol imap {\n  local_name x.org {\n    ssl_cert = </x\n  }\n}\n",
+        "local_name x.org {\n  ssl_cert = </x\n",
+        "}\n",
+        "ssl_cert </x\n",
+    ],
+    ids=["protocol-outside-local_name", "missing-brace", "extra-brace", "no-equals"],
+)
+def test_configs_doveconf_rejects_are_rejected(doveconf: str, tmp_path: Path, text: str) -> None:
+    """What doveconf refuses to parse, mailtls refuses too (exit 2), never guesses."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(text)
+    assert run([doveconf, "-c", str(conf), "-n"]).returncode != 0
+    with pytest.raises(ConfigError):
+        dovecot.read(str(conf), ConfigFiles(), {})
+
+
+def test_missing_include_is_fatal_for_doveconf_and_an_error_finding_here(
+    doveconf: str, tmp_path: Path
+) -> None:
+    conf = write_tree(tmp_path, {"dovecot.conf": "!include nowhere.conf\nssl_cert = </x\n"})
+    assert run([doveconf, "-c", str(conf), "-n"]).returncode != 0
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    assert [(f.code, f.severity.value) for f in result.findings] == [("include-missing", "error")]
+
+
+def test_include_loop_is_reported_once_and_ends(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path,
+        {"dovecot.conf": "!include a.conf\nssl_cert = </x\n", "a.conf": "!include dovecot.conf\n"},
+    )
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    assert [f.code for f in result.findings] == ["include-loop"]
+    assert result.endpoints[0].cert_file == "/x"  # the loop is cut, the rest still read
+
+
+def test_relative_file_paths_resolve_against_the_including_file(tmp_path: Path) -> None:
+    """`ssl_cert = <x.pem` in conf.d/10-ssl.conf means conf.d/x.pem (doveconf -x reads it)."""
+    conf = write_tree(
+        tmp_path,
+        {
+            "dovecot.conf": "!include conf.d/*.conf\n",
+            "conf.d/10-ssl.conf": "ssl_cert = <x.pem\nssl_key = <../k.pem\n",
+        },
+    )
+    (endpoint,) = dovecot.read(str(conf), ConfigFiles(), {}).endpoints
+    assert endpoint.cert_file == str(tmp_path / "conf.d/x.pem")
+    assert endpoint.key_file == str(tmp_path / "k.pem")
+
+
+def test_quoted_file_value_is_reported(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path, {"dovecot.conf": 'ssl_cert = "</srv/x.pem"\nssl_key = </srv/k\n'})
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    assert [f.code for f in result.findings] == ["quoted-file-value"]
+
+
+def test_file_prefix_in_24_is_reported(tmp_path: Path) -> None:
+    """2.4: `ssl_server_cert_file = </x` reads x's text and takes it as the file name."""
+    conf = write_tree(
+        tmp_path,
+        {"dovecot.conf": "dovecot_config_version = 2.4.0\nssl_server_cert_file = </srv/x.pem\n"},
+    )
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    assert [f.code for f in result.findings] == ["file-content-as-path"]
+    assert result.endpoints[0].cert_file is None
+
+
+def test_env_variables_and_alt_certificates(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path,
+        {
+            "dovecot.conf": """
+                ssl_cert = <$ENV:TLS_DIR/rsa.pem
+                ssl_key = <$ENV:TLS_DIR/rsa.key
+                ssl_alt_cert = </srv/ecdsa.pem
+                ssl_alt_key = </srv/ecdsa.key
+                ssl = no
+            """
+        },
+    )
+    result = dovecot.read(str(conf), ConfigFiles(), {"TLS_DIR": "/srv/env"})
+    assert [(e.slot, e.cert_file, e.key_file, e.enabled) for e in result.endpoints] == [
+        ("main", "/srv/env/rsa.pem", "/srv/env/rsa.key", False),
+        ("alt", f"{tmp_path}/srv/ecdsa.pem", f"{tmp_path}/srv/ecdsa.key", False),
+    ]
