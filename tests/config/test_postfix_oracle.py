@@ -1,0 +1,257 @@
+"""Differential tests: mailtls' Postfix reader against the real `postconf` (3.7 from Debian 12)."""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailtls.config import postfix
+from mailtls.config.postfix_expand import expand
+from mailtls.config.postfix_syntax import parse_master
+from mailtls.config.source import ConfigFiles
+from mailtls.errors import ConfigError
+from tests.conftest import run
+
+CERT_PARAMS = [
+    "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file", "smtpd_tls_eckey_file",
+    "smtpd_tls_dcert_file", "smtpd_tls_dkey_file", "smtpd_tls_chain_files",
+    "smtp_tls_cert_file", "smtp_tls_key_file", "lmtp_tls_cert_file", "lmtp_tls_key_file",
+]  # fmt: skip
+
+MASTER = """\
+smtp      inet  n       -       y       -       -       smtpd
+submission inet n       -       y       -       -       smtpd
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_cert_file=/srv/submission.pem
+submissions inet n      -       y       -       -       smtpd
+  -o { smtpd_tls_wrappermode = yes }
+  -osmtpd_tls_eccert_file=$ec_dir/ec.pem
+127.0.0.1:10025 inet n  -       n       -       -       smtpd
+  -o smtpd_tls_security_level=none
+relay     unix  -       -       y       -       -       smtp
+  -o smtp_tls_cert_file=/srv/relay-client.pem
+"""
+
+
+# Without myhostname postconf resolves this machine's name: seconds lost to a DNS timeout.
+HOST = "myhostname = mail.example.org\n"
+
+
+def settle(*paths: Path) -> None:
+    """Date files a minute back: Postfix re-reads a file changed in the last second, sleeping
+    0.3 s a round (dict_load_file), which costs a fresh file about two seconds."""
+    past = time.time() - 60
+    for path in paths:
+        os.utime(path, (past, past))
+
+
+def write(root: Path, main: str, master: str = MASTER) -> Path:
+    (root / "main.cf").write_text(HOST + textwrap.dedent(main))
+    (root / "master.cf").write_text(master)
+    settle(root / "main.cf", root / "master.cf")
+    return root
+
+
+def postconf_values(postconf: str, root: Path, names: list[str]) -> dict[str, str]:
+    done = run([postconf, "-c", str(root), "-x", *names])
+    assert done.returncode == 0, done.stderr
+    return dict(
+        line.split(" = ", 1) if " = " in line else (line[:-2], "")
+        for line in done.stdout.splitlines()
+    )
+
+
+MAINS = {
+    "defaults-follow-cert": """
+        smtpd_tls_cert_file = /srv/rsa.pem
+        smtpd_tls_eccert_file = /srv/ec.pem
+        smtpd_tls_security_level = may
+    """,
+    "macros-and-continuation": """
+        tls_dir = /srv
+          # a comment line inside the continuation
+          /tls
+        base = ${tls_dir?{$tls_dir}:{/nowhere}}
+        unset =
+        smtpd_tls_cert_file = $(base)/${unset:fallback}.pem
+        smtpd_tls_key_file = ${base}/${unset?never}key.pem
+        smtp_tls_cert_file = $$literal/$base/client.pem
+        smtp_tls_key_file = $smtpd_tls_key_file
+        ec_dir = /srv/ec
+        smtpd_use_tls = yes
+    """,
+    "chain-files": """
+        smtpd_tls_chain_files = /srv/key.pem, /srv/chain.pem
+          /srv/ec-key.pem /srv/ec-chain.pem
+        smtpd_tls_cert_file = /srv/ignored.pem
+        smtpd_tls_security_level = may
+        lmtp_tls_cert_file = /srv/lmtp.pem
+        smtpd_tls_cert_file = /srv/last-wins.pem
+    """,
+}
+
+
+@pytest.mark.parametrize("case", MAINS)
+def test_main_cf_values_agree_with_postconf(postconf: str, tmp_path: Path, case: str) -> None:
+    """Each cert/key/chain parameter, fully expanded, is what `postconf -x` prints."""
+    root = write(tmp_path, MAINS[case])
+    config = postfix.read_config(str(root), ConfigFiles(), [])
+    want = postconf_values(postconf, root, CERT_PARAMS)
+    assert {name: config.value(name) for name in CERT_PARAMS} == want
+
+
+@pytest.mark.parametrize("case", MAINS)
+def test_master_overrides_agree_with_postconf(postconf: str, tmp_path: Path, case: str) -> None:
+    """`postconf -P` lists exactly the -o overrides mailtls read, in all three spellings."""
+    root = write(tmp_path, MAINS[case])
+    done = run([postconf, "-c", str(root), "-P"])
+    assert done.returncode == 0, done.stderr
+    services = parse_master(MASTER, "master.cf", [])
+    got = {f"{s.label}/{n} = {p.value}" for s in services for n, p in s.overrides.items()}
+    assert got == set(done.stdout.splitlines())
+
+
+def test_per_service_endpoints_and_the_moving_default_key(tmp_path: Path) -> None:
+    """`-o smtpd_tls_cert_file=X` with no key override moves the key too (its default is
+    $smtpd_tls_cert_file); the disabled 10025 service shares the global certificate."""
+    root = write(tmp_path, MAINS["defaults-follow-cert"])
+    result = postfix.read(str(root), ConfigFiles())
+    rows = {(e.id, e.cert_file, e.key_file, e.enabled) for e in result.endpoints}
+    assert rows == {
+        ("postfix:global", "/srv/rsa.pem", "/srv/rsa.pem", True),
+        ("postfix:global:ecdsa", "/srv/ec.pem", "/srv/ec.pem", True),
+        ("postfix:master.cf submission/inet", "/srv/submission.pem", "/srv/submission.pem", True),
+        ("postfix:master.cf submission/inet:ecdsa", "/srv/ec.pem", "/srv/ec.pem", True),
+        ("postfix:master.cf submissions/inet", "/srv/rsa.pem", "/srv/rsa.pem", True),
+        ("postfix:master.cf submissions/inet:ecdsa", "/ec.pem", "/ec.pem", True),
+        ("postfix:master.cf relay/unix", "/srv/relay-client.pem", "/srv/relay-client.pem", False),
+    }
+    (glob,) = [e for e in result.endpoints if e.id == "postfix:global"]
+    assert glob.services == ("smtp/inet", "127.0.0.1:10025/inet")
+
+
+def test_chain_files_win_and_the_conflict_is_reported(tmp_path: Path) -> None:
+    root = write(tmp_path, MAINS["chain-files"], master="")
+    result = postfix.read(str(root), ConfigFiles())
+    (server,) = [e for e in result.endpoints if e.scope == "global"]
+    assert server.chain_files == (
+        "/srv/key.pem",
+        "/srv/chain.pem",
+        "/srv/ec-key.pem",
+        "/srv/ec-chain.pem",
+    )
+    assert server.cert_file is None
+    assert [f.code for f in result.findings] == ["chain-files-conflict"]
+    (lmtp,) = [e for e in result.endpoints if e.scope == "lmtp client"]
+    assert (lmtp.cert_file, lmtp.key_file, lmtp.role) == (
+        "/srv/lmtp.pem",
+        "/srv/lmtp.pem",
+        "client",
+    )
+
+
+@pytest.mark.parametrize(
+    ("main", "master"),
+    [
+        ("smtpd_tls_cert_file /srv/x.pem\n", ""),
+        ("a = $b\nb = $a\nsmtpd_tls_cert_file = $a\n", ""),
+        ("smtpd_tls_cert_file = /x\n", "smtp inet n - y - PH_MAX smtpd\n"),
+        ("smtpd_tls_cert_file = /x\n", "smtp inet n - y -\n"),
+    ],
+    ids=["no-equals", "macro-loop", "bad-maxproc", "short-entry"],
+)
+def test_configs_postconf_rejects_are_rejected(
+    postconf: str, tmp_path: Path, main: str, master: str
+) -> None:
+    root = write(tmp_path, main, master)
+    assert run([postconf, "-c", str(root), "-x", "smtpd_tls_cert_file"]).returncode != 0
+    with pytest.raises(ConfigError):
+        postfix.read(str(root), ConfigFiles()).endpoints[0].cert_file  # noqa: B018
+
+
+def test_sni_map_entries_and_a_stale_index(tmp_path: Path) -> None:
+    """One endpoint per key of the map's source; an index older than a file it names is stale."""
+    (tmp_path / "sni").write_text(
+        "# SNI\nexample.org /srv/org-key.pem /srv/org.pem\n.example.net  /srv/net.pem,\n  /srv/net-ca.pem\n"
+    )
+    index = tmp_path / "sni.db"
+    index.write_bytes(b"built by postmap -F")
+    old = time.time() - 3600
+    os.utime(tmp_path / "sni", (old, old))
+    cert = tmp_path / "org.pem"
+    cert.write_text("renewed after postmap ran")
+    (tmp_path / "sni").write_text((tmp_path / "sni").read_text().replace("/srv/org.pem", str(cert)))
+    os.utime(tmp_path / "sni", (old, old))
+    os.utime(index, (old + 10, old + 10))
+    root = write(
+        tmp_path, f"tls_server_sni_maps = hash:{tmp_path}/sni\nsmtpd_tls_security_level = may\n", ""
+    )
+    result = postfix.read(str(root), ConfigFiles())
+    assert [(e.id, e.chain_files, e.names) for e in result.endpoints] == [
+        ("postfix:sni example.org", ("/srv/org-key.pem", str(cert)), ("example.org",)),
+        ("postfix:sni .example.net", ("/srv/net.pem", "/srv/net-ca.pem"), (".example.net",)),
+    ]
+    # No default certificate besides the map: Postfix needs one, and mailtls says so.
+    assert sorted(f.code for f in result.findings) == ["no-certificate", "sni-map-stale"]
+    (stale,) = [f for f in result.findings if f.code == "sni-map-stale"]
+    assert str(cert) in stale.message
+
+
+def test_sni_map_fresh_index_is_silent(tmp_path: Path) -> None:
+    (tmp_path / "sni").write_text("example.org /srv/org.pem\n")
+    (tmp_path / "sni.db").write_bytes(b"index")
+    root = write(tmp_path, f"tls_server_sni_maps = hash:{tmp_path}/sni\n", "")
+    result = postfix.read(str(root), ConfigFiles())
+    assert result.findings == ()
+    assert len(result.endpoints) == 1
+
+
+NAMES = st.sampled_from(["a", "b", "c", "empty"])
+TOKENS = st.one_of(
+    st.sampled_from(["x", "/", " ", "$$", "-", ".pem"]),
+    NAMES.map(lambda n: f"${n}"),
+    NAMES.map(lambda n: f"${{{n}}}"),
+    NAMES.map(lambda n: f"$({n})"),
+    st.tuples(NAMES, st.sampled_from("?:"), st.sampled_from(["y", "/z", ""])).map(
+        lambda t: f"${{{t[0]}{t[1]}{t[2]}}}"
+    ),
+    st.tuples(NAMES, st.sampled_from(["p", ""]), st.sampled_from(["q", ""])).map(
+        lambda t: f"${{{t[0]}?{{{t[1]}}}:{{{t[2]}}}}}"
+    ),
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(expressions=st.lists(st.lists(TOKENS, max_size=6).map("".join), min_size=1, max_size=8))
+def test_expansion_agrees_with_postconf(
+    postconf: str, tmp_path_factory: pytest.TempPathFactory, expressions: list[str]
+) -> None:
+    """Random macro expressions: mailtls' mac_expand gives what postconf -x gives."""
+    root = tmp_path_factory.mktemp("expand")
+    params = {"a": "/srv", "b": "$a/tls", "c": "${b?{$b}:{none}}", "empty": ""}
+    lines = [HOST.strip()] + [f"{k} = {v}" for k, v in params.items()]
+    lines += [f"p{i} = {e}" for i, e in enumerate(expressions)]
+    # One known parameter carries every expression, each behind an @@N marker: asking postconf
+    # for a known parameter takes milliseconds, for user-defined ones seconds.
+    markers = " ".join(f"@@{i} $p{i}" for i in range(len(expressions)))
+    lines.append(f"smtpd_banner = {markers} @@ $a$b$c$empty")
+    (root / "main.cf").write_text("\n".join(lines) + "\n")
+    (root / "master.cf").write_text("")
+    settle(root / "main.cf", root / "master.cf")
+    done = run([postconf, "-c", str(root), "-xh", "smtpd_banner"])
+    assert done.returncode == 0, done.stderr
+    parts = re.split(r"@@\d*", done.stdout.rstrip("\n"))[1:-1]
+    said = {f"p{i}": part.strip() for i, part in enumerate(parts)}
+    lookup = {**params, **{f"p{i}": e for i, e in enumerate(expressions)}}.get
+    for i, expression in enumerate(expressions):
+        mine = expand(expression, lookup).strip()
+        assert mine == said.get(f"p{i}", ""), expression
