@@ -1,0 +1,183 @@
+"""The command line as an admin meets it: exit codes, one-line errors, JSON, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailtls.config.source import _describe
+from tests.conftest import FIXTURES
+
+DEMO = FIXTURES / "demo" / "etc"
+
+
+def mailtls(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailtls", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_demo_json_lists_both_daemons() -> None:
+    done = mailtls("audit", str(DEMO / "dovecot"), str(DEMO / "postfix"), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["schema"] == 1
+    ssl = str(DEMO / "ssl")
+    rows = {
+        (e["id"], e["service"], e["role"], e["cert_file"], e["key_file"])
+        for e in report["endpoints"]
+    }
+    assert rows == {
+        (
+            "dovecot:global",
+            "dovecot",
+            "server",
+            f"{ssl}/mail.example.org.pem",
+            f"{ssl}/mail.example.org.key",
+        ),
+        (
+            "dovecot:local_name imap.example.org",
+            "dovecot",
+            "server",
+            f"{ssl}/mail.example.org.pem",
+            f"{ssl}/mail.example.org.key",
+        ),
+        (
+            "postfix:global",
+            "postfix",
+            "server",
+            f"{ssl}/mail.example.org.pem",
+            f"{ssl}/mail.example.org.key",
+        ),
+    }
+    for endpoint in report["endpoints"]:
+        assert set(endpoint) >= {
+            "id",
+            "service",
+            "role",
+            "scope",
+            "source",
+            "cert_file",
+            "key_file",
+            "chain_files",
+            "names",
+            "enabled",
+        }
+        path, line = endpoint["source"].rsplit(":", 1)
+        assert Path(path).is_file() and int(line) > 0
+
+
+def test_demo_text_report_names_files_and_sources() -> None:
+    done = mailtls("audit", str(DEMO / "dovecot"))
+    assert done.returncode == 0
+    assert f"cert     {DEMO}/ssl/mail.example.org.pem" in done.stdout
+    assert "conf.d/10-ssl.conf:3" in done.stdout
+
+
+def test_error_findings_give_exit_1_and_fail_on_moves_the_threshold(tmp_path: Path) -> None:
+    (tmp_path / "dovecot.conf").write_text(
+        '!include missing.conf\nssl_cert = "</x"\nssl_key = </k\n'
+    )
+    assert mailtls("audit", str(tmp_path)).returncode == 1
+    assert mailtls("audit", str(tmp_path), "--ignore", "include-missing").returncode == 0
+    done = mailtls("audit", str(tmp_path), "--ignore", "include-missing", "--fail-on", "warning")
+    assert done.returncode == 1
+    assert "warning quoted-file-value" in done.stdout
+
+
+def _write_binary(path: Path) -> Path:
+    target = path / "dovecot.conf"
+    target.write_bytes(b"\x7fELF\x00\x01binary")
+    return target
+
+
+def _write_loop(path: Path) -> Path:
+    link = path / "loop"
+    os.symlink(link, link)
+    return link
+
+
+def _write_unreadable(path: Path) -> Path:
+    target = path / "dovecot.conf"
+    target.write_text("ssl_cert = </x\n")
+    target.chmod(0)
+    return target
+
+
+def _write_huge(path: Path) -> Path:
+    target = path / "dovecot.conf"
+    with target.open("wb") as out:
+        out.truncate(17 * 1024 * 1024)
+    return target
+
+
+def _write_empty_dir(path: Path) -> Path:
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_write_binary, "binary data"),
+        (_write_loop, "symbolic link loop"),
+        (lambda p: p / "nowhere", "no such file"),
+        (_write_empty_dir, "holds neither dovecot.conf nor main.cf"),
+        (_write_huge, "larger than 16 MiB"),
+    ],
+    ids=["binary", "symlink-loop", "missing", "empty-dir", "huge"],
+)
+def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    target = make(tmp_path)
+    done = mailtls("audit", str(target))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-0 file anyway")
+def test_unreadable_file_exits_2(tmp_path: Path) -> None:
+    target = _write_unreadable(tmp_path)
+    done = mailtls("audit", str(target))
+    assert done.returncode == 2
+    assert done.stderr == f"mailtls: error: {target}: permission denied\n"
+
+
+def test_permission_error_is_said_in_words() -> None:
+    """As root (CI) the file system never refuses: check the mapping the CLI relies on."""
+    error = _describe("/etc/x", PermissionError(13, "Permission denied"))
+    assert (error.reason, str(error)) == ("unreadable", "/etc/x: permission denied")
+
+
+def test_rejected_config_exits_2_and_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "main.cf").write_text("myhostname = a.example\nthis is not a parameter\n")
+    done = mailtls("audit", str(tmp_path))
+    assert done.returncode == 2
+    assert "main.cf, line 2: missing '='" in done.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    done = mailtls("audit", "--format", "xml", str(DEMO / "dovecot"))
+    assert done.returncode == 2
+
+
+def test_help_documents_exit_codes() -> None:
+    done = mailtls("audit", "--help")
+    assert done.returncode == 0
+    assert "Exit codes" in done.stdout
+
+
+def test_reading_changes_nothing_on_disk() -> None:
+    before = {p: p.stat().st_mtime_ns for p in DEMO.rglob("*")}
+    mailtls("audit", str(DEMO / "dovecot"), str(DEMO / "postfix"))
+    assert {p: p.stat().st_mtime_ns for p in DEMO.rglob("*")} == before
