@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -54,15 +55,31 @@ class DovecotConfig:
     scopes: dict[Filter, dict[str, Setting]] = field(default_factory=lambda: {(): {}})
     scope_locations: dict[Filter, Location] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    _index_of: dict[frozenset[tuple[str, str]], list[Filter]] = field(default_factory=dict)
 
     def effective(self, scope: Filter) -> dict[str, Setting]:
-        """Settings that apply in `scope`: every scope it contains, the more specific later."""
-        wanted = set(scope)
-        applying = [f for f in self.scopes if set(f) <= wanted]
+        """Settings that apply in `scope`: every scope it contains, the more specific later.
+
+        A scope has at most four filters, so its sub-scopes are looked up, not searched for:
+        10,000 local_name blocks cost 10,000 look-ups, not 10,000 squared."""
+        by_items = self._by_items()
+        applying = [
+            found
+            for size in range(len(scope) + 1)
+            for subset in itertools.combinations(scope, size)
+            for found in by_items.get(frozenset(subset), ())
+        ]
         merged: dict[str, Setting] = {}
         for applied in sorted(applying, key=len):
             merged.update(self.scopes[applied])
         return merged
+
+    def _by_items(self) -> dict[frozenset[tuple[str, str]], list[Filter]]:
+        if len(self._index_of) != len(self.scopes):
+            self._index_of = {}
+            for scope in self.scopes:
+                self._index_of.setdefault(frozenset(scope), []).append(scope)
+        return self._index_of
 
 
 def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> DovecotConfig:
@@ -327,15 +344,30 @@ def _served_names(config: DovecotConfig, findings: list[Finding]) -> dict[Filter
     block that another block wins for is never served by it.
     """
     listed = {scope: _local_names(scope) for scope in config.scopes}
-    blocks = [scope for scope, names in listed.items() if names]
+    order = {scope: index for index, scope in enumerate(config.scopes)}
+    # Per group of blocks that differ only in local_name: exact names and `*.` suffixes.
+    exact: dict[tuple[Filter, str], list[Filter]] = {}
+    for scope, names in listed.items():
+        for pattern in names:
+            key = (
+                pattern.lower().removeprefix("*.") if pattern.startswith("*.") else pattern.lower()
+            )
+            kind = "*" if pattern.startswith("*.") else "="
+            exact.setdefault((_rest(scope), kind + key), []).append(scope)
+    pick = max if config.version == "2.4" else min
     served: dict[Filter, tuple[str, ...]] = {}
-    for scope in blocks:
-        rivals = [other for other in blocks if _rest(other) == _rest(scope)]
-        if config.version == "2.4":
-            rivals.reverse()
+    for scope, names in listed.items():
+        if not names:
+            continue
         keep = []
-        for name in listed[scope]:
-            winner = next(o for o in rivals if any(_matches(p, name) for p in listed[o]))
+        for name in names:
+            lowered, rest = name.lower(), _rest(scope)
+            if name.startswith("*."):
+                rivals = exact.get((rest, "*" + lowered[2:]), [])
+            else:  # the same name, or `*.` and the parent domain: one label, as Dovecot
+                rivals = exact.get((rest, "=" + lowered), [])
+                rivals += exact.get((rest, "*" + lowered.partition(".")[2]), [])
+            winner = pick(rivals, key=order.__getitem__)
             if winner == scope:
                 keep.append(name)
                 continue
@@ -361,15 +393,6 @@ def _local_names(scope: Filter) -> tuple[str, ...]:
 
 def _rest(scope: Filter) -> Filter:
     return tuple(item for item in scope if item[0] != "local_name")
-
-
-def _matches(pattern: str, name: str) -> bool:
-    if pattern.lower() == name.lower():
-        return True
-    if pattern.startswith("*.") and not name.startswith("*."):
-        head, _, tail = name.partition(".")
-        return bool(head) and tail.lower() == pattern[2:].lower()
-    return False
 
 
 def read(path: str, files: ConfigFiles, env: Mapping[str, str]) -> ConfigResult:
