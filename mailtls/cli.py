@@ -63,11 +63,7 @@ def audit(
     """Read the configuration as the daemons do and report every certificate endpoint."""
     from mailtls.config.discover import read_all
 
-    result = read_all(paths or [], os.environ)
-    if ignore:
-        from dataclasses import replace
-
-        result = replace(result, findings=tuple(f for f in result.findings if f.code not in ignore))
+    result = read_all(paths or [], os.environ).without(ignore or ())
     if output is Format.JSON:
         from mailtls.report import json as renderer
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -78,6 +79,12 @@ class ConfigResult:
     endpoints: tuple[Endpoint, ...] = ()
     findings: tuple[Finding, ...] = ()
     configs: tuple[str, ...] = field(default=())
+
+    def without(self, codes: Iterable[str]) -> ConfigResult:
+        """The same result with the findings of these codes left out (`--ignore`)."""
+        dropped = set(codes)
+        kept = tuple(f for f in self.findings if f.code not in dropped)
+        return ConfigResult(self.endpoints, kept, self.configs)
 
     def merged(self, other: ConfigResult) -> ConfigResult:
         return ConfigResult(

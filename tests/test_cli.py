@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtls.config.source import _describe
+from mailtls.config.source import describe_os_error
 from tests.conftest import FIXTURES
 
 DEMO = FIXTURES / "demo" / "etc"
@@ -155,7 +155,7 @@ def test_unreadable_file_exits_2(tmp_path: Path) -> None:
 
 def test_permission_error_is_said_in_words() -> None:
     """As root (CI) the file system never refuses: check the mapping the CLI relies on."""
-    error = _describe("/etc/x", PermissionError(13, "Permission denied"))
+    error = describe_os_error("/etc/x", PermissionError(13, "Permission denied"))
     assert (error.reason, str(error)) == ("unreadable", "/etc/x: permission denied")
 
 

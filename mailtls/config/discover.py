@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from mailtls.config import dovecot, postfix
-from mailtls.config.source import ConfigFiles
+from mailtls.config.source import ConfigFiles, describe_os_error
 from mailtls.errors import ConfigError, UsageError
 from mailtls.models import ConfigResult
 
@@ -20,8 +20,7 @@ def classify(path: str) -> tuple[str, str]:
         is_dir = os.path.isdir(path)
         os.stat(path)
     except OSError as exc:
-        reason = "symbolic link loop" if exc.errno == 40 else (exc.strerror or "cannot read")
-        raise ConfigError(f"{path}: {reason.lower()}") from None
+        raise describe_os_error(path, exc) from None
     if is_dir:
         if os.path.exists(os.path.join(path, "dovecot.conf")):
             return "dovecot", os.path.join(path, "dovecot.conf")

@@ -51,35 +51,36 @@ class DovecotConfig:
 
     path: str
     version: str = "2.3"
-    version_declared: bool = False
     scopes: dict[Filter, dict[str, Setting]] = field(default_factory=lambda: {(): {}})
     scope_locations: dict[Filter, Location] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    _index_of: dict[frozenset[tuple[str, str]], list[Filter]] = field(default_factory=dict)
+    # Scopes by their set of filters: what `effective` looks sub-scopes up in.
+    _by_items: dict[frozenset[tuple[str, str]], list[Filter]] = field(
+        default_factory=lambda: {frozenset(): [()]}
+    )
+
+    def open_scope(self, scope: Filter, location: Location) -> None:
+        """Note a filter block; a scope met again (a second `local_name x {`) merges."""
+        if scope not in self.scopes:
+            self.scopes[scope] = {}
+            self.scope_locations[scope] = location
+            self._by_items.setdefault(frozenset(scope), []).append(scope)
 
     def effective(self, scope: Filter) -> dict[str, Setting]:
         """Settings that apply in `scope`: every scope it contains, the more specific later.
 
         A scope has at most four filters, so its sub-scopes are looked up, not searched for:
         10,000 local_name blocks cost 10,000 look-ups, not 10,000 squared."""
-        by_items = self._by_items()
         applying = [
             found
             for size in range(len(scope) + 1)
             for subset in itertools.combinations(scope, size)
-            for found in by_items.get(frozenset(subset), ())
+            for found in self._by_items.get(frozenset(subset), ())
         ]
         merged: dict[str, Setting] = {}
         for applied in sorted(applying, key=len):
             merged.update(self.scopes[applied])
         return merged
-
-    def _by_items(self) -> dict[frozenset[tuple[str, str]], list[Filter]]:
-        if len(self._index_of) != len(self.scopes):
-            self._index_of = {}
-            for scope in self.scopes:
-                self._index_of.setdefault(frozenset(scope), []).append(scope)
-        return self._index_of
 
 
 def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> DovecotConfig:
@@ -87,7 +88,7 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
     walker = IncludeWalker(files)
     lines = list(walker.lines(path))
     config = DovecotConfig(os.path.abspath(path))
-    config.version, config.version_declared = _detect_version(lines)
+    config.version = _detect_version(lines)
     stack = [_Frame(())]
     for line in lines:
         if line.kind == "section":
@@ -104,17 +105,17 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
     return config
 
 
-def _detect_version(lines: list[Line]) -> tuple[str, bool]:
+def _detect_version(lines: list[Line]) -> str:
     for line in lines:
         if line.kind in ("setting", "file-setting"):
             if line.key == "dovecot_config_version":
-                return "2.4", True
+                return "2.4"
             break
     # A conf.d fragment carries no version line: its setting names tell.
     keys = {line.key for line in lines}
     if keys & {"ssl_server_cert_file", "ssl_server_key_file", "ssl_server"}:
-        return "2.4", False
-    return "2.3", False
+        return "2.4"
+    return "2.3"
 
 
 def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
@@ -124,8 +125,7 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
         if config.version == "2.3":
             _check_nesting(parent.filter, line)
         scope = (*parent.filter, (line.key, line.value))
-        config.scopes.setdefault(scope, {})
-        config.scope_locations.setdefault(scope, line.location)
+        config.open_scope(scope, line.location)
         return _Frame(scope)
     if line.key in PREFIX_FILTERS and not line.value and config.version == "2.4":
         return _Frame(parent.filter, prefix=line.key + "_")
@@ -203,12 +203,16 @@ def endpoints(config: DovecotConfig) -> ConfigResult:
     slots = SLOTS[config.version]
     _check_foreign_names(config, findings)
     for scope, own in config.scopes.items():
-        for slot, (cert_key, key_key) in slots.items():
-            if not (cert_key in own or key_key in own or (scope == () and slot == "main")):
-                continue
-            effective = config.effective(scope)
-            endpoint = _endpoint(config, scope, slot, effective, names.get(scope, ()), findings)
-            found.append(endpoint)
+        wanted = [
+            slot
+            for slot, (cert_key, key_key) in slots.items()
+            if cert_key in own or key_key in own or (scope == () and slot == "main")
+        ]
+        if not wanted:
+            continue
+        effective = config.effective(scope)
+        for slot in wanted:
+            found.append(_endpoint(config, scope, slot, effective, names.get(scope, ()), findings))
     return ConfigResult(tuple(found), tuple(findings), (config.path,))
 
 

@@ -21,7 +21,8 @@ class ConfigFileError(ConfigError):
         self.detail = detail
 
 
-def _describe(path: str, exc: OSError) -> ConfigFileError:
+def describe_os_error(path: str, exc: OSError) -> ConfigFileError:
+    """An OSError in words an admin reads: `no such file`, `symbolic link loop`, ..."""
     if isinstance(exc, FileNotFoundError):
         return ConfigFileError(path, "missing", "no such file")
     if isinstance(exc, PermissionError):
@@ -58,7 +59,7 @@ class ConfigFiles:
             with open(path, "rb") as stream:
                 data = stream.read(self.max_bytes + 1)
         except OSError as exc:
-            return _describe(path, exc)
+            return describe_os_error(path, exc)
         if len(data) > self.max_bytes:
             limit = self.max_bytes // (1024 * 1024)
             return ConfigFileError(path, "too-large", f"larger than {limit} MiB")
