@@ -105,16 +105,20 @@ def _tls_on(config: PostfixConfig, family: str, service: Service | None) -> bool
     return any(config.value(flag, service) == "yes" for flag in flags)
 
 
+def _any_tls_on(config: PostfixConfig, family: str, services: list[Service]) -> bool:
+    """Whether any of these services turns TLS on; main.cf alone decides when none run."""
+    if services:
+        return any(_tls_on(config, family, s) for s in services)
+    return _tls_on(config, family, None)
+
+
 def _family_endpoints(
     config: PostfixConfig, family: str, role: str, findings: list[Finding]
 ) -> list[Endpoint]:
     runners = [s for s in config.services if s.command == family]
     global_files = _files(config, family, None)
     sharing = [s for s in runners if _files(config, family, s) == global_files]
-    if sharing:
-        enabled = any(_tls_on(config, family, s) for s in sharing)
-    else:
-        enabled = _tls_on(config, family, None)
+    enabled = _any_tls_on(config, family, sharing)
     scope = "global" if family == "smtpd" else f"{family} client"
     found = _endpoints(config, family, role, None, scope, enabled, findings)
     if not found and enabled and family == "smtpd":
@@ -233,11 +237,7 @@ def _sni_endpoints(
     where = config.where("tls_server_sni_maps")
     if not spec or where is None:
         return []
-    runners = [s for s in config.services if s.command == "smtpd"]
-    if runners:
-        enabled = any(_tls_on(config, "smtpd", s) for s in runners)
-    else:
-        enabled = _tls_on(config, "smtpd", None)
+    enabled = _any_tls_on(config, "smtpd", [s for s in config.services if s.command == "smtpd"])
     return [
         Endpoint(
             id=f"postfix:sni {entry.name}",
