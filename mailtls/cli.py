@@ -59,11 +59,43 @@ def audit(
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Finding code to leave out (repeatable).")
     ] = None,
+    ca_file: Annotated[
+        list[str] | None,
+        typer.Option("--ca-file", help="Also trust the roots in this file (repeatable)."),
+    ] = None,
+    intermediates: Annotated[
+        list[str] | None,
+        typer.Option("--intermediates", help="Where to look for missing intermediates."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Judge validity at this time (ISO 8601, UTC), not now."),
+    ] = None,
+    warn_days: Annotated[
+        int | None,
+        typer.Option(
+            "--warn-days",
+            help="Warn this many days before expiry (default: a third"
+            " of the certificate's lifetime).",
+        ),
+    ] = None,
+    system_trust: Annotated[
+        bool, typer.Option("--system-trust/--no-system-trust", help="Trust the system's CAs.")
+    ] = True,
 ) -> None:
-    """Read the configuration as the daemons do and report every certificate endpoint."""
+    """Read the configuration as the daemons do and check every certificate, key and chain."""
+    from mailtls.audit import AuditOptions, audit
+    from mailtls.clock import parse_time
     from mailtls.config.discover import read_all
 
-    result = read_all(paths or [], os.environ).without(ignore or ())
+    options = AuditOptions(
+        at=parse_time(at),
+        ca_files=tuple(ca_file or ()),
+        intermediates=tuple(intermediates or ()),
+        warn_days=warn_days,
+        system_trust=system_trust,
+    )
+    result = audit(read_all(paths or [], os.environ), options).without(ignore or ())
     if output is Format.JSON:
         from mailtls.report import json as renderer
     else:

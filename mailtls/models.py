@@ -70,6 +70,8 @@ class Finding:
     source: Location | None = None
     path: str | None = None
     endpoint: str | None = None
+    hint: str = ""
+    fixable: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,45 @@ class ConfigResult:
             self.findings + other.findings,
             self.configs + other.configs,
         )
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """A certificate as the report shows it: no cryptography objects past this point."""
+
+    subject: str
+    issuer: str
+    serial: str
+    not_before: str
+    not_after: str
+    sha256: str
+    key_type: str
+    key_size: int
+    is_ca: bool
+    self_signed: bool
+
+
+@dataclass(frozen=True)
+class ServedChain:
+    """What one endpoint presents: the certificates in the order its files hold them."""
+
+    endpoint: str
+    certs: tuple[CertInfo, ...]
+    trusted: bool
+    key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """The audit's result: endpoints, their chains, every finding; renderers take this."""
+
+    endpoints: tuple[Endpoint, ...]
+    chains: tuple[ServedChain, ...]
+    findings: tuple[Finding, ...]
+    configs: tuple[str, ...]
+    at: str
+
+    def without(self, codes: Iterable[str]) -> Report:
+        dropped = set(codes)
+        kept = tuple(f for f in self.findings if f.code not in dropped)
+        return Report(self.endpoints, self.chains, kept, self.configs, self.at)

@@ -26,11 +26,24 @@ def mailtls(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_json_lists_both_daemons() -> None:
-    done = mailtls("audit", str(DEMO / "dovecot"), str(DEMO / "postfix"), "--format", "json")
-    assert done.returncode == 0, done.stderr
+DEMO_ARGS = ("--at", "2026-11-29", "--ca-file", str(DEMO / "ssl" / "root.pem"))
+
+
+def test_demo_json_lists_both_daemons_and_the_story() -> None:
+    """The story: both daemons serve the renewed leaf alone; exit 1, missing-intermediate each."""
+    done = mailtls(
+        "audit", str(DEMO / "dovecot"), str(DEMO / "postfix"), "--format", "json", *DEMO_ARGS
+    )
+    assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert report["schema"] == 1
+    missing = [f["endpoint"] for f in report["findings"] if f["code"] == "missing-intermediate"]
+    assert sorted(missing) == sorted(e["id"] for e in report["endpoints"])
+    for endpoint in report["endpoints"]:
+        (leaf,) = endpoint["chain"]
+        assert leaf["subject"] == "CN=mail.example.org"
+        assert leaf["issuer"] == "CN=Example Issuing CA R2,O=Example Trust Services"
+        assert (leaf["key_type"], leaf["key_size"]) == ("ECDSA secp256r1", 256)
     ssl = str(DEMO / "ssl")
     rows = {
         (e["id"], e["service"], e["role"], e["cert_file"], e["key_file"])
@@ -77,19 +90,23 @@ def test_demo_json_lists_both_daemons() -> None:
 
 
 def test_demo_text_report_names_files_and_sources() -> None:
-    done = mailtls("audit", str(DEMO / "dovecot"))
-    assert done.returncode == 0
+    done = mailtls("audit", str(DEMO / "dovecot"), *DEMO_ARGS)
+    assert done.returncode == 1
+    assert "1. mail.example.org  (issued by Example Issuing CA R2, until 2036-11-01)" in done.stdout
     assert f"cert     {DEMO}/ssl/mail.example.org.pem" in done.stdout
     assert "conf.d/10-ssl.conf:3" in done.stdout
 
 
 def test_error_findings_give_exit_1_and_fail_on_moves_the_threshold(tmp_path: Path) -> None:
     (tmp_path / "dovecot.conf").write_text(
-        '!include missing.conf\nssl_cert = "</x"\nssl_key = </k\n'
+        '!include missing.conf\nssl_cert = "</nowhere/x"\nssl_key = </k\n'
     )
-    assert mailtls("audit", str(tmp_path)).returncode == 1
-    assert mailtls("audit", str(tmp_path), "--ignore", "include-missing").returncode == 0
-    done = mailtls("audit", str(tmp_path), "--ignore", "include-missing", "--fail-on", "warning")
+    files = ("--ignore", "file-missing")  # /nowhere/x: this test is about the config codes
+    assert mailtls("audit", str(tmp_path), *files).returncode == 1
+    assert mailtls("audit", str(tmp_path), *files, "--ignore", "include-missing").returncode == 0
+    done = mailtls(
+        "audit", str(tmp_path), *files, "--ignore", "include-missing", "--fail-on", "warning"
+    )
     assert done.returncode == 1
     assert "warning quoted-file-value" in done.stdout
 

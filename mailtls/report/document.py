@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mailtls import __version__
-from mailtls.models import ConfigResult, Endpoint, Finding, Location
+from mailtls.models import Endpoint, Finding, Location, Report, ServedChain
 
 SCHEMA = 1
 
@@ -14,7 +15,15 @@ def _where(location: Location | None) -> str | None:
     return str(location) if location else None
 
 
-def endpoint_data(endpoint: Endpoint) -> dict[str, Any]:
+def chain_data(chain: ServedChain) -> dict[str, Any]:
+    return {
+        "key_file": chain.key_file,
+        "trusted": chain.trusted,
+        "certs": [dataclasses.asdict(cert) for cert in chain.certs],
+    }
+
+
+def endpoint_data(endpoint: Endpoint, chains: list[ServedChain]) -> dict[str, Any]:
     return {
         "id": endpoint.id,
         "service": endpoint.service,
@@ -29,6 +38,8 @@ def endpoint_data(endpoint: Endpoint) -> dict[str, Any]:
         "enabled": endpoint.enabled,
         "services": list(endpoint.services),
         "config": endpoint.config,
+        "chain": chain_data(chains[0])["certs"] if chains else [],
+        "chains": [chain_data(c) for c in chains],
     }
 
 
@@ -40,14 +51,25 @@ def finding_data(finding: Finding) -> dict[str, Any]:
         "source": _where(finding.source),
         "path": finding.path,
         "endpoint": finding.endpoint,
+        "fixable": finding.fixable,
+        "hint": finding.hint,
     }
 
 
-def document(result: ConfigResult) -> dict[str, Any]:
+def chains_by_endpoint(report: Report) -> dict[str, list[ServedChain]]:
+    found: dict[str, list[ServedChain]] = {}
+    for chain in report.chains:
+        found.setdefault(chain.endpoint, []).append(chain)
+    return found
+
+
+def document(report: Report) -> dict[str, Any]:
+    chains = chains_by_endpoint(report)
     return {
         "schema": SCHEMA,
         "mailtls": __version__,
-        "configs": list(result.configs),
-        "endpoints": [endpoint_data(e) for e in result.endpoints],
-        "findings": [finding_data(f) for f in result.findings],
+        "at": report.at,
+        "configs": list(report.configs),
+        "endpoints": [endpoint_data(e, chains.get(e.id, [])) for e in report.endpoints],
+        "findings": [finding_data(f) for f in report.findings],
     }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from mailtls.models import ConfigResult
+from mailtls.models import Report
 from mailtls.report.document import document
 
 
-def render(result: ConfigResult) -> str:
-    return json.dumps(document(result), indent=2, ensure_ascii=False) + "\n"
+def render(report: Report) -> str:
+    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"

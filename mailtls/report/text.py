@@ -1,8 +1,10 @@
-"""Text report: endpoints with their files, then one greppable line per finding."""
+"""Text report: each endpoint with its files and its chain as served, then one greppable line
+per finding: `file:line severity code message`."""
 
 from __future__ import annotations
 
-from mailtls.models import ConfigResult, Endpoint, Finding
+from mailtls.models import CertInfo, Endpoint, Finding, Report, ServedChain
+from mailtls.report.document import chains_by_endpoint
 
 
 def finding_line(finding: Finding) -> str:
@@ -10,7 +12,20 @@ def finding_line(finding: Finding) -> str:
     return f"{where} {finding.severity.value} {finding.code} {finding.message}"
 
 
-def _endpoint_lines(endpoint: Endpoint) -> list[str]:
+def _common_name(dn: str) -> str:
+    for part in dn.split(","):
+        if part.startswith("CN="):
+            return part[3:]
+    return dn
+
+
+def _cert_line(number: int, cert: CertInfo) -> str:
+    who = _common_name(cert.subject)
+    by = "self-signed" if cert.self_signed else f"issued by {_common_name(cert.issuer)}"
+    return f"    {number}. {who}  ({by}, until {cert.not_after[:10]})"
+
+
+def _endpoint_lines(endpoint: Endpoint, chains: list[ServedChain]) -> list[str]:
     state = "enabled" if endpoint.enabled else "disabled"
     lines = [f"{endpoint.id}  ({endpoint.role}, {state})"]
     rows = [
@@ -22,16 +37,21 @@ def _endpoint_lines(endpoint: Endpoint) -> list[str]:
         ("services", ", ".join(endpoint.services) or None),
     ]
     lines += [f"  {label:<9}{value}" for label, value in rows if value]
+    for chain in chains:
+        verdict = "trusted" if chain.trusted else "NOT trusted"
+        lines.append(f"  served   {len(chain.certs)} certificate(s), {verdict}:")
+        lines += [_cert_line(n, cert) for n, cert in enumerate(chain.certs, start=1)]
     return lines
 
 
-def render(result: ConfigResult) -> str:
+def render(report: Report) -> str:
     out: list[str] = []
+    chains = chains_by_endpoint(report)
     by_endpoint: dict[str | None, list[Finding]] = {}
-    for finding in result.findings:
+    for finding in report.findings:
         by_endpoint.setdefault(finding.endpoint, []).append(finding)
-    for endpoint in result.endpoints:
-        out += _endpoint_lines(endpoint)
+    for endpoint in report.endpoints:
+        out += _endpoint_lines(endpoint, chains.get(endpoint.id, []))
         out += ["  " + finding_line(f) for f in by_endpoint.pop(endpoint.id, [])]
         out.append("")
     loose = [f for findings in by_endpoint.values() for f in findings]
@@ -40,10 +60,11 @@ def render(result: ConfigResult) -> str:
         out += ["  " + finding_line(f) for f in loose]
         out.append("")
     counts = {
-        s: sum(f.severity.value == s for f in result.findings) for s in ("error", "warning", "info")
+        s: sum(f.severity.value == s for f in report.findings) for s in ("error", "warning", "info")
     }
     summary = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items())
     out.append(
-        f"{len(result.endpoints)} endpoints in {len(result.configs)} configurations; {summary}"
+        f"{len(report.endpoints)} endpoints in {len(report.configs)} configurations,"
+        f" checked at {report.at[:16].replace('T', ' ')} UTC; {summary}"
     )
     return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""Checks: one module per family; each turns facts about an endpoint into findings."""

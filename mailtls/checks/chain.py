@@ -1,0 +1,193 @@
+"""Chain checks: missing, extra, misordered, duplicated, expired and untrusted certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509 import verification
+
+from mailtls.checks.files import Served
+from mailtls.checks.registry import finding
+from mailtls.models import Endpoint, Finding
+from mailtls.pki.chain import PathFacts, fingerprint, issued_by, path_facts, self_signed
+from mailtls.pki.trust import CertPool
+
+
+@dataclass(frozen=True)
+class ChainContext:
+    at: dt.datetime
+    trust: CertPool
+    pool: CertPool
+    store: verification.Store | None
+
+
+def _name(cert: x509.Certificate | x509.Name) -> str:
+    name = cert.subject if isinstance(cert, x509.Certificate) else cert
+    common = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(common[0].value) if common else name.rfc4514_string()
+
+
+def chain_findings(
+    endpoint: Endpoint, group: Served, context: ChainContext, leaf: int = 0
+) -> tuple[PathFacts, list[Finding]]:
+    """Findings about the served chain whose leaf is `group.certs[leaf]`."""
+    facts = path_facts(group.certs, context.trust, context.pool, context.at, leaf)
+    found = list(_structure(endpoint, group, facts))
+    found += _expiry(endpoint, group, facts, context)
+    if not any(f.severity.value == "error" for f in found):
+        found += _validate(endpoint, group, facts, context)
+    return facts, found
+
+
+def _structure(endpoint: Endpoint, group: Served, facts: PathFacts) -> Iterator[Finding]:
+    served, path = group.certs, group.cert_path
+    leaf = served[facts.path[0]]
+    last = served[facts.path[-1]]
+    if facts.missing is not None:
+        for index in facts.unrelated:
+            if served[index].subject == last.issuer:
+                yield finding(
+                    "bad-signature",
+                    f"{path} serves '{_name(served[index])}', the right name, but its key did"
+                    f" not sign '{_name(last)}': an old or look-alike intermediate",
+                    endpoint=endpoint,
+                    path=path,
+                )
+        yield finding(
+            "missing-intermediate",
+            f"{path}: no certificate for '{_name(facts.missing)}', the issuer of"
+            f" '{_name(last)}'; clients that do not already have it say 'unknown issuer'; "
+            + (
+                f"a matching certificate is in {facts.candidate_source}"
+                if facts.candidate is not None
+                else "none found in --intermediates, beside the file or in the trust store"
+            ),
+            endpoint=endpoint,
+            path=path,
+            hint="mailtls fix --backup" if facts.candidate is not None else "",
+        )
+    if facts.root_served is not None and self_signed(leaf):
+        yield finding(
+            "self-signed",
+            f"{path}: '{_name(leaf)}' is self-signed; clients warn unless told to trust it",
+            endpoint=endpoint,
+            path=path,
+        )
+    elif facts.root_served is not None and facts.anchor is None:
+        yield finding(
+            "untrusted-root",
+            f"{path}: the chain ends at '{_name(last)}', a root the trust store does not hold"
+            " (add it with --ca-file if it is your own CA)",
+            endpoint=endpoint,
+            path=path,
+        )
+    elif facts.root_served is not None:
+        yield finding(
+            "root-in-chain",
+            f"{path} serves the root '{_name(last)}': clients use their own copy; drop it",
+            endpoint=endpoint,
+            path=path,
+        )
+    if not facts.in_order:
+        yield finding(
+            "chain-order",
+            f"{path}: the certificates are not in order (leaf, then each issuer)",
+            endpoint=endpoint,
+            path=path,
+        )
+    for index in facts.unrelated:
+        if facts.missing is not None and served[index].subject == last.issuer:
+            continue  # said above as bad-signature
+        yield finding(
+            "unrelated-cert",
+            f"{path} also holds '{_name(served[index])}', which is not on the leaf's path",
+            endpoint=endpoint,
+            path=path,
+        )
+    for index in facts.duplicates:
+        yield finding(
+            "duplicate-cert",
+            f"{path} holds '{_name(served[index])}' twice",
+            endpoint=endpoint,
+            path=path,
+        )
+
+
+def _expiry(
+    endpoint: Endpoint, group: Served, facts: PathFacts, context: ChainContext
+) -> Iterator[Finding]:
+    served, path = group.certs, group.cert_path
+    leaf = served[facts.path[0]]
+    for position, index in enumerate(facts.path[1:], start=1):
+        cert = served[index]
+        ends = cert.not_valid_after_utc.date().isoformat()
+        if cert.not_valid_after_utc < context.at:
+            child = served[facts.path[position - 1]]
+            if _trusted_twin(child, cert, context):
+                yield finding(
+                    "expired-cross-sign",
+                    f"{path} serves '{_name(cert)}' cross-signed by '{_name(cert.issuer)}',"
+                    f" expired on {ends}; a valid path exists without it, but older clients"
+                    " follow the expired one (the 2020 AddTrust and 2021 DST Root CA X3 outages)",
+                    endpoint=endpoint,
+                    path=path,
+                )
+            else:
+                yield finding(
+                    "expired-intermediate",
+                    f"{path}: the intermediate '{_name(cert)}' expired on {ends}",
+                    endpoint=endpoint,
+                    path=path,
+                )
+        elif cert.not_valid_after_utc < leaf.not_valid_after_utc and not self_signed(cert):
+            yield finding(
+                "intermediate-expires-before-leaf",
+                f"{path}: '{_name(cert)}' expires on {ends}, before the leaf does"
+                f" ({leaf.not_valid_after_utc.date().isoformat()}); renew the chain by then",
+                endpoint=endpoint,
+                path=path,
+            )
+
+
+def _trusted_twin(child: x509.Certificate, cert: x509.Certificate, context: ChainContext) -> bool:
+    """A trusted, unexpired self-signed root with this name and key also signs `child`."""
+    for root in context.trust.issuers_named(cert.subject):
+        other = fingerprint(root) != fingerprint(cert)
+        if other and root.not_valid_after_utc > context.at and issued_by(child, root):
+            return self_signed(root)
+    return False
+
+
+def _validate(
+    endpoint: Endpoint, group: Served, facts: PathFacts, context: ChainContext
+) -> Iterator[Finding]:
+    """Path building and validation by cryptography (webpki rules), for what we did not see."""
+    if context.store is None:
+        return
+    leaf = group.certs[facts.path[0]]
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = names.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        dns = []
+    if not dns:
+        return
+    subject = dns[0].replace("*", "wildcard", 1)
+    verifier = (
+        verification.PolicyBuilder()
+        .store(context.store)
+        .time(context.at)
+        .build_server_verifier(x509.DNSName(subject))
+    )
+    try:
+        verifier.verify(leaf, [c for c in group.certs if c is not leaf])
+    except verification.VerificationError as error:
+        yield finding(
+            "untrusted-chain",
+            f"{group.cert_path}: path validation fails: {error}",
+            endpoint=endpoint,
+            path=group.cert_path,
+        )

@@ -1,0 +1,138 @@
+"""File checks: what an endpoint's files hold, whether its key is there, fits and is private."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from mailtls.checks.registry import finding
+from mailtls.models import Endpoint, Finding
+from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
+
+
+@dataclass
+class Served:
+    """One key and the certificates the daemon sends with it, as the files hold them."""
+
+    cert_path: str
+    key_path: str | None
+    certs: list[x509.Certificate] = field(default_factory=list)
+    keys: list[PrivateKey] = field(default_factory=list)
+    key_encrypted: bool = False
+
+
+def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], list[Finding]]:
+    """The key/chain groups an endpoint presents, and what is wrong with its files."""
+    findings: list[Finding] = []
+    if endpoint.chain_files:
+        return _chain_groups(endpoint, cache, findings), findings
+    if endpoint.cert_file is None:
+        return [], findings
+    cert = cache.get(endpoint.cert_file)
+    if cert.problem:
+        findings.append(_file_problem(endpoint, cert))
+        return [], findings
+    group = Served(endpoint.cert_file, endpoint.key_file, list(cert.certs))
+    if not group.certs:
+        findings.append(
+            finding(
+                "not-a-certificate",
+                f"{cert.path} holds a key but no certificate",
+                endpoint=endpoint,
+                path=cert.path,
+            )
+        )
+        return [], findings
+    key = cache.get(endpoint.key_file) if endpoint.key_file else None
+    if key is not None and key.problem in ("file-missing", "file-unreadable"):
+        findings.append(
+            finding(
+                "key-missing",
+                f"key file {key.path}: {key.detail}",
+                endpoint=endpoint,
+                path=key.path,
+            )
+        )
+        key = None
+    if key is not None:
+        group.keys, group.key_encrypted = list(key.keys), key.encrypted
+    return [group], findings
+
+
+def _file_problem(endpoint: Endpoint, loaded: LoadedFile) -> Finding:
+    assert loaded.problem is not None
+    return finding(
+        loaded.problem, f"{loaded.path}: {loaded.detail}", endpoint=endpoint, path=loaded.path
+    )
+
+
+def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding]) -> list[Served]:
+    """Postfix `*_tls_chain_files`: each key is followed by its certificate and chain."""
+    groups: list[Served] = []
+    for path in endpoint.chain_files:
+        loaded = cache.get(path)
+        if loaded.problem:
+            findings.append(_file_problem(endpoint, loaded))
+            continue
+        for block in loaded.blocks:
+            if block.kind in ("key", "encrypted-key"):
+                groups.append(Served(path, path, key_encrypted=block.kind == "encrypted-key"))
+                if block.key is not None:
+                    groups[-1].keys.append(block.key)
+            elif block.cert is not None:
+                if not groups:  # certificates before any key: no key serves them
+                    groups.append(Served(path, None))
+                groups[-1].certs.append(block.cert)
+    return [g for g in groups if g.certs or g.keys]
+
+
+def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterator[Finding]:
+    """key-missing, key-encrypted, key-mismatch, key-permissions for one served group."""
+    if group.key_encrypted:
+        yield finding(
+            "key-encrypted",
+            f"{group.key_path}: the private key is encrypted; the daemon must be given its"
+            " passphrase at every start (Postfix cannot be)",
+            endpoint=endpoint,
+            path=group.key_path,
+        )
+        return
+    if not group.keys:
+        where = group.key_path or group.cert_path
+        yield finding("key-missing", f"{where} holds no private key", endpoint=endpoint, path=where)
+        return
+    fits = any(_same_key(k, c.public_key()) for k in group.keys for c in group.certs)
+    if group.certs and not fits:
+        yield finding(
+            "key-mismatch",
+            f"{group.key_path} does not hold the key of {group.certs[0].subject.rfc4514_string()}"
+            " (the daemon refuses to start or fails every handshake)",
+            endpoint=endpoint,
+            path=group.key_path,
+        )
+    if group.key_path:
+        yield from _permission_findings(endpoint, cache.get(group.key_path))
+
+
+def _same_key(private: PrivateKey, public: object) -> bool:
+    try:
+        return bool(private.public_key() == public)
+    except (TypeError, AttributeError):
+        return False
+
+
+def _permission_findings(endpoint: Endpoint, loaded: LoadedFile) -> Iterator[Finding]:
+    if loaded.mode is None:
+        return
+    if loaded.mode & 0o077 or loaded.uid != 0:
+        owner = "root" if loaded.uid == 0 else f"uid {loaded.uid}"
+        yield finding(
+            "key-permissions",
+            f"{loaded.path} is mode {loaded.mode:04o}, owned by {owner}: a private key should be"
+            " 0600 (or 0400) and owned by root",
+            endpoint=endpoint,
+            path=loaded.path,
+            hint=f"chown root:root {loaded.path} && chmod 600 {loaded.path}",
+        )

@@ -1,0 +1,73 @@
+"""Every finding code mailtls can emit, with its severity and whether `fix` can repair it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailtls.models import Endpoint, Finding, Severity
+
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    fixable: bool
+    summary: str
+
+
+_CODES = [
+    # files
+    Code("file-missing", E, False, "a certificate file the configuration names does not exist"),
+    Code("file-unreadable", E, False, "a certificate or key file cannot be read"),
+    Code("not-a-certificate", E, False, "a file holds no certificate (garbage, CSR, wrong file)"),
+    Code("key-missing", E, False, "no private key where the configuration says it is"),
+    Code("key-mismatch", E, False, "the private key does not belong to the certificate"),
+    Code("key-permissions", W, False, "the private key is readable by others or not owned by root"),
+    Code("key-encrypted", E, False, "the private key needs a passphrase the daemon may not have"),
+    # chain
+    Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),
+    Code("chain-order", W, True, "the chain's certificates are not leaf first, issuer next"),
+    Code("root-in-chain", INFO, True, "the root is served; clients ignore it, it only costs bytes"),
+    Code("unrelated-cert", W, True, "a served certificate is not on the leaf's path"),
+    Code("duplicate-cert", INFO, True, "the same certificate is served twice"),
+    Code("expired-intermediate", E, True, "an intermediate on the served path has expired"),
+    Code("expired-cross-sign", W, True, "an expired cross-sign is served beside a valid path"),
+    Code("intermediate-expires-before-leaf", W, False, "the chain dies before the leaf does"),
+    Code("untrusted-root", E, False, "the chain ends at a root the trust store does not hold"),
+    Code("bad-signature", E, True, "a served issuer has the right name but did not sign"),
+    Code("untrusted-chain", E, False, "path validation fails for another reason (says which)"),
+    # leaf
+    Code("cert-expired", E, False, "the certificate has expired"),
+    Code("cert-not-yet-valid", E, False, "the certificate is not valid yet"),
+    Code("cert-expiring", W, False, "the certificate expires soon"),
+    Code("name-mismatch", E, False, "a name the endpoint serves is not in the certificate"),
+    Code("weak-key", E, False, "RSA under 2048 bits, ECDSA under 256, or DSA"),
+    Code("weak-signature", E, False, "signed with MD5 or SHA-1"),
+    Code("self-signed", W, False, "the certificate is self-signed: clients will not trust it"),
+    Code("not-server-cert", E, False, "the certificate is not for TLS servers (EKU or CA)"),
+]
+CODES = {c.code: c for c in _CODES}
+
+
+def finding(
+    code: str,
+    message: str,
+    *,
+    endpoint: Endpoint,
+    path: str | None = None,
+    hint: str = "",
+) -> Finding:
+    """A finding of a registered code, placed at the endpoint's config line."""
+    entry = CODES[code]
+    return Finding(
+        code,
+        entry.severity,
+        message,
+        source=endpoint.source,
+        path=path,
+        endpoint=endpoint.id,
+        hint=hint,
+        fixable=entry.fixable,
+    )

@@ -1,0 +1,1 @@
+"""Certificates and keys: loading, trust store, path facts."""

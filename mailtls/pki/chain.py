@@ -1,0 +1,137 @@
+"""Facts about a served chain: which certificate signs which, what is missing, what is extra."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+from mailtls.models import CertInfo
+from mailtls.pki.trust import CertPool
+
+
+def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """True when `parent`'s name is `child`'s issuer and its key made `child`'s signature."""
+    if child.issuer != parent.subject:
+        return False
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def self_signed(cert: x509.Certificate) -> bool:
+    return issued_by(cert, cert)
+
+
+def fingerprint(cert: x509.Certificate) -> bytes:
+    return cert.fingerprint(hashes.SHA256())
+
+
+def key_description(cert: x509.Certificate) -> tuple[str, int]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA {key.curve.name}", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    return type(key).__name__, 0
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def describe(cert: x509.Certificate) -> CertInfo:
+    key_type, key_size = key_description(cert)
+    return CertInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        sha256=fingerprint(cert).hex(),
+        key_type=key_type,
+        key_size=key_size,
+        is_ca=is_ca(cert),
+        self_signed=self_signed(cert),
+    )
+
+
+@dataclass(frozen=True)
+class PathFacts:
+    """How the served certificates link up, from the leaf towards a root."""
+
+    path: tuple[int, ...]  # indexes into the served list: leaf, its issuer, ...
+    unrelated: tuple[int, ...]  # served, but not on the leaf's path
+    duplicates: tuple[int, ...]  # served again after an identical certificate
+    root_served: int | None  # a self-signed certificate that ends the served path
+    anchor: x509.Certificate | None  # the trusted root that signs the path's end
+    missing: x509.Name | None  # the issuer neither served nor trusted
+    candidate: x509.Certificate | None  # a certificate found elsewhere that is that issuer
+    candidate_source: str = ""
+
+    @property
+    def in_order(self) -> bool:
+        return self.path[0] == 0 and list(self.path) == sorted(self.path)
+
+
+def path_facts(
+    served: list[x509.Certificate],
+    trust: CertPool,
+    pool: CertPool,
+    at: dt.datetime,
+    leaf: int = 0,
+) -> PathFacts:
+    """Follow signatures from the leaf (`served[leaf]`) through the served certificates, then
+    to the trust store; say what is missing and where a candidate for it was found."""
+    seen: set[bytes] = set()
+    duplicates, remaining = [], []
+    for index, cert in enumerate(served):
+        if fingerprint(cert) in seen:
+            duplicates.append(index)
+        else:
+            seen.add(fingerprint(cert))
+            if index != leaf:
+                remaining.append(index)
+    path = [leaf]
+    while not self_signed(served[path[-1]]):
+        parent = next((i for i in remaining if issued_by(served[path[-1]], served[i])), None)
+        if parent is None:
+            break
+        path.append(parent)
+        remaining.remove(parent)
+    last = served[path[-1]]
+    if self_signed(last):
+        trusted = any(
+            fingerprint(c) == fingerprint(last) for c in trust.issuers_named(last.subject)
+        )
+        anchor = last if trusted else None
+        return PathFacts(
+            tuple(path), tuple(remaining), tuple(duplicates), path[-1], anchor, None, None
+        )
+    anchors = [c for c in trust.issuers_named(last.issuer) if issued_by(last, c)]
+    if anchors:
+        anchor = max(anchors, key=lambda c: c.not_valid_after_utc)
+        return PathFacts(tuple(path), tuple(remaining), tuple(duplicates), None, anchor, None, None)
+    candidates = [c for c in pool.issuers_named(last.issuer) if issued_by(last, c)]
+    # Prefer an issuer valid now and for longest: the one a fixer should serve.
+    candidates.sort(key=lambda c: (c.not_valid_after_utc > at, c.not_valid_after_utc))
+    candidate = candidates[-1] if candidates else None
+    source = pool.source_of(candidate) if candidate else ""
+    return PathFacts(
+        tuple(path), tuple(remaining), tuple(duplicates), None, None, last.issuer, candidate, source
+    )
