@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509 import verification
 
-from mailtls.checks.chain import ChainContext, chain_findings
+from mailtls.checks.chain import ChainContext, chain_findings, validation_findings
 from mailtls.checks.files import Served, key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
-from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain
+from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
 from mailtls.pki.chain import describe, is_ca
 from mailtls.pki.load import FileCache
 from mailtls.pki.trust import CertPool, load_pool, system_bundle
@@ -96,6 +96,11 @@ def _fits(key: object, cert: x509.Certificate) -> bool:
         return False
 
 
+def _breaks_trust(finding: Finding) -> bool:
+    """An error, or a self-signed leaf (a warning: some setups pin it; no client trusts it)."""
+    return finding.severity is Severity.ERROR or finding.code == "self-signed"
+
+
 def _audit_endpoint(
     endpoint: Endpoint, cache: FileCache, context: ChainContext, options: AuditOptions
 ) -> tuple[list[ServedChain], list[Finding]]:
@@ -106,12 +111,14 @@ def _audit_endpoint(
         if not group.certs:
             continue
         leaf = _leaf_index(group)
-        _, found = chain_findings(endpoint, group, context, leaf)
-        findings += found
-        findings += leaf_findings(
+        facts, found = chain_findings(endpoint, group, context, leaf)
+        found += leaf_findings(
             endpoint, group.certs[leaf], group.cert_path, options.at, options.warn_days
         )
-        trusted = not any(f.severity.value == "error" for f in found)
+        if not any(_breaks_trust(f) for f in found):
+            found += validation_findings(endpoint, group, facts, context)
+        findings += found
+        trusted = not any(_breaks_trust(f) for f in found)
         certs = tuple(describe(c) for c in group.certs)
         chains.append(ServedChain(endpoint.id, certs, trusted, group.key_path))
     return chains, findings

@@ -37,8 +37,6 @@ def chain_findings(
     facts = path_facts(group.certs, context.trust, context.pool, context.at, leaf)
     found = list(_structure(endpoint, group, facts))
     found += _expiry(endpoint, group, facts, context)
-    if not any(f.severity.value == "error" for f in found):
-        found += _validate(endpoint, group, facts, context)
     return facts, found
 
 
@@ -161,10 +159,11 @@ def _trusted_twin(child: x509.Certificate, cert: x509.Certificate, context: Chai
     return False
 
 
-def _validate(
+def validation_findings(
     endpoint: Endpoint, group: Served, facts: PathFacts, context: ChainContext
 ) -> Iterator[Finding]:
-    """Path building and validation by cryptography (webpki rules), for what we did not see."""
+    """Path building and validation by cryptography (webpki rules): run where the other checks
+    found no error, so that it speaks only of what they do not see."""
     if context.store is None:
         return
     leaf = group.certs[facts.path[0]]

@@ -46,16 +46,6 @@ def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], l
         )
         return [], findings
     key = cache.get(endpoint.key_file) if endpoint.key_file else None
-    if key is not None and key.problem in ("file-missing", "file-unreadable"):
-        findings.append(
-            finding(
-                "key-missing",
-                f"key file {key.path}: {key.detail}",
-                endpoint=endpoint,
-                path=key.path,
-            )
-        )
-        key = None
     if key is not None:
         group.keys, group.key_encrypted = list(key.keys), key.encrypted
     return [group], findings
@@ -101,7 +91,9 @@ def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterato
         return
     if not group.keys:
         where = group.key_path or group.cert_path
-        yield finding("key-missing", f"{where} holds no private key", endpoint=endpoint, path=where)
+        problem = cache.get(where).detail if group.key_path else ""
+        said = f"key file {where}: {problem}" if problem else f"{where} holds no private key"
+        yield finding("key-missing", said, endpoint=endpoint, path=where)
         return
     fits = any(_same_key(k, c.public_key()) for k in group.keys for c in group.certs)
     if group.certs and not fits:
