@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix
 
-.PHONY: setup demo test lint unit debian-packages fixtures bench clean
+.PHONY: setup demo test lint unit debian-packages fixtures bench clean golden
 
 setup: $(VENV)/.installed
 
@@ -48,3 +48,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Rewrite the golden report files after a deliberate change; review `git diff tests/` after.
+golden: setup
+	MAILTLS_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/report

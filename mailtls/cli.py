@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from mailtls import __version__
-from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError
-from mailtls.models import Severity
+from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
+from mailtls.models import Report, Severity
 
 EXIT_CODES = """Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it;
 2 usage error, unreadable configuration or internal error."""
@@ -27,6 +27,7 @@ app = typer.Typer(
 class Format(StrEnum):
     TEXT = "text"
     JSON = "json"
+    YAML = "yaml"
 
 
 def _version(value: bool) -> None:
@@ -96,13 +97,38 @@ def audit(
         system_trust=system_trust,
     )
     result = audit(read_all(paths or [], os.environ), options).without(ignore or ())
-    if output is Format.JSON:
-        from mailtls.report import json as renderer
-    else:
-        from mailtls.report import text as renderer  # type: ignore[no-redef]
-    sys.stdout.write(renderer.render(result))
+    sys.stdout.write(_render(result, output))
     failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
     raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+def _render(report: Report, output: Format) -> str:
+    if output is Format.JSON:
+        from mailtls.report import json
+
+        return json.render(report)
+    if output is Format.YAML:
+        from mailtls.report import yaml
+
+        return yaml.render(report)
+    from mailtls.report import text
+
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return text.render(report, colour=colour)
+
+
+@app.command()
+def explain(
+    code: Annotated[str, typer.Argument(help="A finding code, e.g. missing-intermediate")],
+) -> None:
+    """Say what a finding code means, why it matters, and how to fix it by hand."""
+    from mailtls.checks.explain import explain as text_of
+    from mailtls.checks.registry import CODES
+
+    text = text_of(code)
+    if text is None:
+        raise UsageError(f"no finding code {code!r}; the codes are: {', '.join(sorted(CODES))}")
+    sys.stdout.write(text)
 
 
 def main() -> None:

@@ -47,6 +47,27 @@ _CODES = [
     Code("weak-signature", E, False, "signed with MD5 or SHA-1"),
     Code("self-signed", W, False, "the certificate is self-signed: clients will not trust it"),
     Code("not-server-cert", E, False, "the certificate is not for TLS servers (EKU or CA)"),
+    # configuration (emitted by the readers in mailtls/config)
+    Code("include-missing", E, False, "an !include names no file: Dovecot refuses to start"),
+    Code("include-unreadable", E, False, "an !include names a file that cannot be read"),
+    Code("include-loop", E, False, "files include each other: Dovecot refuses to start"),
+    Code("quoted-file-value", W, False, 'Dovecot 2.3 `ssl_cert = "</x"`: a quoted literal'),
+    Code("missing-file-prefix", E, False, "Dovecot 2.3 `ssl_cert = /x`: taken as PEM text"),
+    Code("file-content-as-path", E, False, "Dovecot 2.4 `ssl_server_cert_file = </x`"),
+    Code("wrong-version-setting", E, False, "a Dovecot 2.3 setting in 2.4 syntax, or the reverse"),
+    Code("unresolved-variable", W, False, "a `$name` with no value where it is used"),
+    Code("local-name-shadowed", W, False, "a local_name block another block always wins for"),
+    Code("no-certificate", W, False, "TLS is on but no certificate is set"),
+    Code(
+        "chain-files-conflict", W, False, "chain_files set, so cert_file and key_file are ignored"
+    ),
+    Code("sni-map-missing", E, False, "the SNI map's source text does not exist"),
+    Code("sni-map-not-built", E, False, "the SNI map was never indexed with postmap -F"),
+    Code("sni-map-stale", W, False, "the SNI map's index is older than its source or its files"),
+    Code("sni-map-unsupported", INFO, False, "an SNI map type mailtls cannot read"),
+    Code("inline-pem", INFO, False, "a certificate written inline in the config, not a file"),
+    Code("runtime-variable", INFO, False, "a path that depends on the connection (%{...})"),
+    Code("config-syntax", W, False, "a line Postfix ignores (it starts with white space)"),
 ]
 CODES = {c.code: c for c in _CODES}
 

@@ -6,10 +6,16 @@ from __future__ import annotations
 from mailtls.models import CertInfo, Endpoint, Finding, Report, ServedChain
 from mailtls.report.document import chains_by_endpoint
 
+COLOURS = {"error": "\033[1;31m", "warning": "\033[33m", "info": "\033[36m"}
+RESET = "\033[0m"
 
-def finding_line(finding: Finding) -> str:
+
+def finding_line(finding: Finding, colour: bool = False) -> str:
     where = str(finding.source) if finding.source else (finding.path or "-")
-    return f"{where} {finding.severity.value} {finding.code} {finding.message}"
+    severity = finding.severity.value
+    if colour:
+        severity = f"{COLOURS[severity]}{severity}{RESET}"
+    return f"{where} {severity} {finding.code} {finding.message}"
 
 
 def _common_name(dn: str) -> str:
@@ -44,7 +50,8 @@ def _endpoint_lines(endpoint: Endpoint, chains: list[ServedChain]) -> list[str]:
     return lines
 
 
-def render(report: Report) -> str:
+def render(report: Report, *, colour: bool = False) -> str:
+    """The report for a person; `colour` only where stdout is a terminal."""
     out: list[str] = []
     chains = chains_by_endpoint(report)
     by_endpoint: dict[str | None, list[Finding]] = {}
@@ -52,12 +59,12 @@ def render(report: Report) -> str:
         by_endpoint.setdefault(finding.endpoint, []).append(finding)
     for endpoint in report.endpoints:
         out += _endpoint_lines(endpoint, chains.get(endpoint.id, []))
-        out += ["  " + finding_line(f) for f in by_endpoint.pop(endpoint.id, [])]
+        out += ["  " + finding_line(f, colour) for f in by_endpoint.pop(endpoint.id, [])]
         out.append("")
     loose = [f for findings in by_endpoint.values() for f in findings]
     if loose:
         out.append("configuration")
-        out += ["  " + finding_line(f) for f in loose]
+        out += ["  " + finding_line(f, colour) for f in loose]
         out.append("")
     counts = {
         s: sum(f.severity.value == s for f in report.findings) for s in ("error", "warning", "info")
@@ -67,4 +74,10 @@ def render(report: Report) -> str:
         f"{len(report.endpoints)} endpoints in {len(report.configs)} configurations,"
         f" checked at {report.at[:16].replace('T', ' ')} UTC; {summary}"
     )
+    codes = sorted({f.code for f in report.findings if f.severity.value != "info"})
+    if codes:
+        out.append(
+            f"What each code means and how to fix it: mailtls explain {codes[0]}"
+            + (f" (also: {', '.join(codes[1:])})" if codes[1:] else "")
+        )
     return "\n".join(out) + "\n"

@@ -1,0 +1,19 @@
+"""YAML report: the same document as JSON (`schema: 1`), written by ruamel.yaml."""
+
+from __future__ import annotations
+
+import io
+
+from mailtls.models import Report
+from mailtls.report.document import document
+
+
+def render(report: Report) -> str:
+    from ruamel.yaml import YAML  # only the YAML format pays for the import
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    out = io.StringIO()
+    yaml.dump(document(report), out)
+    return out.getvalue()
