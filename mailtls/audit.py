@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import glob
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509 import verification
 
-from mailtls.checks.chain import ChainContext, chain_findings, validation_findings
+from mailtls.checks.chain import ChainContext, chain_findings, untrusted
 from mailtls.checks.files import Served, key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
+from mailtls.pki.candidates import Candidates
 from mailtls.pki.chain import describe, is_ca
 from mailtls.pki.load import FileCache
 from mailtls.pki.trust import CertPool, load_pool, system_bundle
-
-# Files beside a certificate that often hold its chain (certbot, acme.sh, CA downloads).
-SIBLING_PATTERNS = ("*.pem", "*.crt", "*.cer", "*.ca-bundle", "*.chain", "*CA*")
-MAX_SIBLINGS = 200
 
 
 @dataclass(frozen=True)
@@ -36,9 +30,9 @@ class AuditOptions:
 def audit(config: ConfigResult, options: AuditOptions) -> Report:
     cache = FileCache()
     trust = _trust(options)
-    pool = _candidates(config.endpoints, options, cache)
+    candidates = Candidates(options.intermediates, cache)
     store = verification.Store(list(trust.certs)) if trust.certs else None
-    context = ChainContext(options.at, trust, pool, store)
+    context = ChainContext(options.at, trust, candidates, store)
     chains: list[ServedChain] = []
     findings: list[Finding] = list(config.findings)
     for endpoint in config.endpoints:
@@ -57,28 +51,6 @@ def _trust(options: AuditOptions) -> CertPool:
     items = [(c, private.source_of(c)) for c in private.certs]
     items += [(c, system.source_of(c)) for c in system.certs]
     return CertPool.of(items)
-
-
-def _candidates(endpoints: Sequence[Endpoint], options: AuditOptions, cache: FileCache) -> CertPool:
-    """Where a missing intermediate may be: --intermediates first, then files beside each
-    certificate. Only certificate authorities count."""
-    paths: list[str] = []
-    for given in options.intermediates:
-        paths += sorted(glob.glob(os.path.join(given, "*"))) if os.path.isdir(given) else [given]
-    explicit = load_pool(paths, required=True)
-    items = [(c, explicit.source_of(c)) for c in explicit.certs]
-    folders = {os.path.dirname(f) for e in endpoints for f in e.files()}
-    for folder in sorted(folders):
-        for path in _siblings(folder):
-            items += [(c, path) for c in cache.get(path).certs if is_ca(c)]
-    return CertPool.of(items)
-
-
-def _siblings(folder: str) -> list[str]:
-    found: set[str] = set()
-    for pattern in SIBLING_PATTERNS:
-        found.update(glob.glob(os.path.join(folder, pattern)))
-    return sorted(p for p in found if os.path.isfile(p))[:MAX_SIBLINGS]
 
 
 def _leaf_index(group: Served) -> int:
@@ -111,14 +83,14 @@ def _audit_endpoint(
         if not group.certs:
             continue
         leaf = _leaf_index(group)
-        facts, found = chain_findings(endpoint, group, context, leaf)
+        found, validation = chain_findings(endpoint, group, context, leaf)
         found += leaf_findings(
             endpoint, group.certs[leaf], group.cert_path, options.at, options.warn_days
         )
-        if not any(_breaks_trust(f) for f in found):
-            found += validation_findings(endpoint, group, facts, context)
+        if validation.error and not any(_breaks_trust(f) for f in found):
+            found.append(untrusted(endpoint, group, validation))
         findings += found
-        trusted = not any(_breaks_trust(f) for f in found)
+        trusted = validation.built is not None and not any(_breaks_trust(f) for f in found)
         certs = tuple(describe(c) for c in group.certs)
         chains.append(ServedChain(endpoint.id, certs, trusted, group.key_path))
     return chains, findings

@@ -10,8 +10,10 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from mailtls.checks.files import Served
+from mailtls.checks.leaf import dns_names
 from mailtls.checks.registry import finding
 from mailtls.models import Endpoint, Finding
+from mailtls.pki.candidates import Candidates
 from mailtls.pki.chain import PathFacts, fingerprint, issued_by, path_facts, self_signed
 from mailtls.pki.trust import CertPool
 
@@ -20,7 +22,7 @@ from mailtls.pki.trust import CertPool
 class ChainContext:
     at: dt.datetime
     trust: CertPool
-    pool: CertPool
+    candidates: Candidates
     store: verification.Store | None
 
 
@@ -32,12 +34,44 @@ def _name(cert: x509.Certificate | x509.Name) -> str:
 
 def chain_findings(
     endpoint: Endpoint, group: Served, context: ChainContext, leaf: int = 0
-) -> tuple[PathFacts, list[Finding]]:
-    """Findings about the served chain whose leaf is `group.certs[leaf]`."""
-    facts = path_facts(group.certs, context.trust, context.pool, context.at, leaf)
+) -> tuple[list[Finding], Validation]:
+    """Findings about the served chain whose leaf is `group.certs[leaf]`.
+
+    Most chains are right: when the validated path is exactly what is served (leaf first,
+    then its issuers, perhaps the root), only the date checks remain. Anything else is taken
+    apart signature by signature to say what is wrong."""
+    validation = validate(group.certs[leaf], group.certs, context)
+    built = validation.built
+    if leaf == 0 and built is not None and _served_as_built(group.certs, built):
+        return list(_valid_path(endpoint, group, built)), validation
+
+    def near(name: x509.Name) -> list[tuple[x509.Certificate, str]]:
+        return context.candidates.issuers_named(name, group.cert_path)
+
+    facts = path_facts(group.certs, context.trust, near, context.at, leaf)
     found = list(_structure(endpoint, group, facts))
     found += _expiry(endpoint, group, facts, context)
-    return facts, found
+    return found, validation
+
+
+def _served_as_built(served: list[x509.Certificate], built: tuple[x509.Certificate, ...]) -> bool:
+    return served == list(built[:-1]) or served == list(built)
+
+
+def _valid_path(
+    endpoint: Endpoint, group: Served, built: tuple[x509.Certificate, ...]
+) -> Iterator[Finding]:
+    served, path = group.certs, group.cert_path
+    if len(served) == len(built) and len(served) > 1:
+        yield finding(
+            "root-in-chain",
+            f"{path} serves the root '{_name(built[-1])}': clients use their own copy; drop it",
+            endpoint=endpoint,
+            path=path,
+        )
+    leaf = served[0]
+    for cert in built[1:-1]:
+        yield from _outlived(endpoint, path, leaf, cert)
 
 
 def _structure(endpoint: Endpoint, group: Served, facts: PathFacts) -> Iterator[Finding]:
@@ -140,14 +174,22 @@ def _expiry(
                     endpoint=endpoint,
                     path=path,
                 )
-        elif cert.not_valid_after_utc < leaf.not_valid_after_utc and not self_signed(cert):
-            yield finding(
-                "intermediate-expires-before-leaf",
-                f"{path}: '{_name(cert)}' expires on {ends}, before the leaf does"
-                f" ({leaf.not_valid_after_utc.date().isoformat()}); renew the chain by then",
-                endpoint=endpoint,
-                path=path,
-            )
+        elif not self_signed(cert):
+            yield from _outlived(endpoint, path, leaf, cert)
+
+
+def _outlived(
+    endpoint: Endpoint, path: str, leaf: x509.Certificate, cert: x509.Certificate
+) -> Iterator[Finding]:
+    if cert.not_valid_after_utc < leaf.not_valid_after_utc:
+        yield finding(
+            "intermediate-expires-before-leaf",
+            f"{path}: '{_name(cert)}' expires on {cert.not_valid_after_utc.date().isoformat()},"
+            f" before the leaf does ({leaf.not_valid_after_utc.date().isoformat()});"
+            " renew the chain by then",
+            endpoint=endpoint,
+            path=path,
+        )
 
 
 def _trusted_twin(child: x509.Certificate, cert: x509.Certificate, context: ChainContext) -> bool:
@@ -159,34 +201,38 @@ def _trusted_twin(child: x509.Certificate, cert: x509.Certificate, context: Chai
     return False
 
 
-def validation_findings(
-    endpoint: Endpoint, group: Served, facts: PathFacts, context: ChainContext
-) -> Iterator[Finding]:
-    """Path building and validation by cryptography (webpki rules): run where the other checks
-    found no error, so that it speaks only of what they do not see."""
-    if context.store is None:
-        return
-    leaf = group.certs[facts.path[0]]
-    try:
-        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = names.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        dns = []
-    if not dns:
-        return
-    subject = dns[0].replace("*", "wildcard", 1)
+@dataclass(frozen=True)
+class Validation:
+    """What cryptography's path builder (RFC 5280 and Web PKI rules) made of a chain."""
+
+    built: tuple[x509.Certificate, ...] | None  # leaf ... trust anchor, when valid
+    error: str | None = None
+
+
+def validate(
+    leaf: x509.Certificate, served: list[x509.Certificate], context: ChainContext
+) -> Validation:
+    """Build and validate a path from `leaf` with the served certificates as intermediates."""
+    dns = dns_names(leaf)
+    if context.store is None or not dns:
+        return Validation(None)
     verifier = (
         verification.PolicyBuilder()
         .store(context.store)
         .time(context.at)
-        .build_server_verifier(x509.DNSName(subject))
+        .build_server_verifier(x509.DNSName(dns[0].replace("*", "wildcard", 1)))
     )
     try:
-        verifier.verify(leaf, [c for c in group.certs if c is not leaf])
+        return Validation(tuple(verifier.verify(leaf, [c for c in served if c is not leaf])))
     except verification.VerificationError as error:
-        yield finding(
-            "untrusted-chain",
-            f"{group.cert_path}: path validation fails: {error}",
-            endpoint=endpoint,
-            path=group.cert_path,
-        )
+        return Validation(None, str(error))
+
+
+def untrusted(endpoint: Endpoint, group: Served, validation: Validation) -> Finding:
+    """Said only where no other finding explains why validation failed."""
+    return finding(
+        "untrusted-chain",
+        f"{group.cert_path}: path validation fails: {validation.error}",
+        endpoint=endpoint,
+        path=group.cert_path,
+    )

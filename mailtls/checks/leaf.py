@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 from cryptography import x509
@@ -11,7 +12,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mailtls.checks.registry import finding
 from mailtls.models import Endpoint, Finding
-from mailtls.pki.chain import is_ca, key_description
+from mailtls.pki.chain import extensions, is_ca, key_description
 
 
 def leaf_findings(
@@ -54,12 +55,13 @@ def _dates(
             )
 
 
-def dns_names(leaf: x509.Certificate) -> list[str]:
+@functools.lru_cache(maxsize=1 << 16)
+def dns_names(leaf: x509.Certificate) -> tuple[str, ...]:
     try:
-        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = extensions(leaf).get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return []
-    return [n.lower() for n in names.get_values_for_type(x509.DNSName)]
+        return ()
+    return tuple(n.lower() for n in names.get_values_for_type(x509.DNSName))
 
 
 def covers(pattern: str, name: str) -> bool:
@@ -120,7 +122,7 @@ def _purpose(endpoint: Endpoint, leaf: x509.Certificate, path: str) -> Iterator[
         )
         return
     try:
-        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        usages = extensions(leaf).get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return
     if (
