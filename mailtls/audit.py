@@ -9,6 +9,7 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from mailtls.checks.chain import ChainContext, chain_findings, untrusted
+from mailtls.checks.consistency import different_certs
 from mailtls.checks.files import Served, key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
@@ -39,6 +40,7 @@ def audit(config: ConfigResult, options: AuditOptions) -> Report:
         endpoint_chains, endpoint_findings = _audit_endpoint(endpoint, cache, context, options)
         chains += endpoint_chains
         findings += endpoint_findings
+    findings += different_certs(config.endpoints, chains, findings)
     return Report(
         config.endpoints, tuple(chains), tuple(findings), config.configs, options.at.isoformat()
     )

@@ -132,6 +132,12 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         " Authentication.",
         "openssl x509 -in FILE -noout -ext extendedKeyUsage,basicConstraints",
     ),
+    "different-certs": (
+        "A client that reads mail with Dovecot and sends with Postfix sees two certificates for"
+        " one name: when one is broken or older, half the setup fails and it looks random.",
+        "Point both daemons at the same full-chain file (certbot's fullchain.pem).",
+        "mailtls audit /etc/dovecot /etc/postfix --format json",
+    ),
     "file-missing": (
         "The daemon cannot start TLS (Dovecot refuses logins, Postfix disables TLS).",
         "Fix the path in the configuration, or restore the file.",

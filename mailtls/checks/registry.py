@@ -47,6 +47,10 @@ _CODES = [
     Code("weak-signature", E, False, "signed with MD5 or SHA-1"),
     Code("self-signed", W, False, "the certificate is self-signed: clients will not trust it"),
     Code("not-server-cert", E, False, "the certificate is not for TLS servers (EKU or CA)"),
+    # consistency
+    Code(
+        "different-certs", W, False, "Dovecot and Postfix serve different certificates for a name"
+    ),
     # configuration (emitted by the readers in mailtls/config)
     Code("include-missing", E, False, "an !include names no file: Dovecot refuses to start"),
     Code("include-unreadable", E, False, "an !include names a file that cannot be read"),

@@ -1,0 +1,132 @@
+"""Loading: PEM in every shape admins make it, DER, PKCS#7, keys of every form; problems as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from mailtls.pki.load import load_file
+from tests.conftest import FIXTURES
+
+PKI = FIXTURES / "pki"
+LEAF = (PKI / "leaf-2026.pem").read_bytes()
+CA = (PKI / "issuing-r2.pem").read_bytes()
+KEY = (PKI / "leaf-2026.key").read_bytes()
+
+
+def kinds(path: Path) -> list[str]:
+    return [b.kind for b in load_file(str(path)).blocks]
+
+
+def test_pem_with_crlf_text_around_and_key_first(tmp_path: Path) -> None:
+    """docker-mailserver's combined file: key, leaf, chain; CRLF and comments between."""
+    text = (
+        b"Bag Attributes\r\n"
+        + KEY.replace(b"\n", b"\r\n")
+        + b"subject=CN=mail\r\n"
+        + LEAF
+        + b"\n# chain\n"
+        + CA
+    )
+    (tmp_path / "full.pem").write_bytes(text)
+    loaded = load_file(str(tmp_path / "full.pem"))
+    assert [b.kind for b in loaded.blocks] == ["key", "cert", "cert"]
+    assert loaded.certs[0].subject.rfc4514_string() == "CN=mail.example.org"
+
+
+def test_der_certificate_and_key(tmp_path: Path) -> None:
+    cert = x509.load_pem_x509_certificate(LEAF)
+    (tmp_path / "leaf.der").write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    key = serialization.load_pem_private_key(KEY, None)
+    der_key = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "key.der").write_bytes(der_key)
+    assert kinds(tmp_path / "leaf.der") == ["cert"]
+    assert kinds(tmp_path / "key.der") == ["key"]
+
+
+@pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
+def test_pkcs7_bundle(tmp_path: Path, encoding: serialization.Encoding) -> None:
+    certs = [x509.load_pem_x509_certificate(LEAF), x509.load_pem_x509_certificate(CA)]
+    (tmp_path / "bundle.p7b").write_bytes(pkcs7.serialize_certificates(certs, encoding))
+    assert kinds(tmp_path / "bundle.p7b") == ["cert", "cert"]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL],
+    ids=["pkcs8", "sec1"],
+)
+def test_key_forms(tmp_path: Path, form: serialization.PrivateFormat) -> None:
+    key = serialization.load_pem_private_key(KEY, None)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
+    )
+    assert kinds(tmp_path / "key.pem") == ["key"]
+
+
+def test_rsa_pkcs1_key(tmp_path: Path) -> None:
+    key = serialization.load_pem_private_key((PKI / "leaf-rsa.key").read_bytes(), None)
+    pkcs1 = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    assert pkcs1.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    (tmp_path / "key.pem").write_bytes(pkcs1)
+    assert kinds(tmp_path / "key.pem") == ["key"]
+
+
+@pytest.mark.parametrize(
+    "form", [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL]
+)
+def test_encrypted_keys_are_recognised_without_a_prompt(
+    tmp_path: Path, form: serialization.PrivateFormat
+) -> None:
+    key = serialization.load_pem_private_key(KEY, None)
+    data = key.private_bytes(
+        serialization.Encoding.PEM, form, serialization.BestAvailableEncryption(b"pw")
+    )
+    (tmp_path / "key.pem").write_bytes(data)
+    assert kinds(tmp_path / "key.pem") == ["encrypted-key"]
+
+
+def test_a_broken_block_beside_good_ones_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.pem").write_bytes(
+        LEAF + b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    )
+    loaded = load_file(str(tmp_path / "x.pem"))
+    assert len(loaded.certs) == 1
+    assert loaded.bad_blocks and "CERTIFICATE" in loaded.bad_blocks[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "not-a-certificate"),
+        (b"hello\n", "not-a-certificate"),
+        (b"\x00" * 64, "not-a-certificate"),
+    ],
+    ids=["empty", "text", "binary"],
+)
+def test_files_without_certificates(tmp_path: Path, content: bytes, problem: str) -> None:
+    (tmp_path / "x").write_bytes(content)
+    assert load_file(str(tmp_path / "x")).problem == problem
+
+
+def test_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    with (tmp_path / "big.pem").open("wb") as out:
+        out.truncate(5 * 1024 * 1024)
+    loaded = load_file(str(tmp_path / "big.pem"))
+    assert (loaded.problem, loaded.detail) == ("not-a-certificate", "larger than 4 MiB")
+
+
+def test_symlink_loop_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    loaded = load_file(str(tmp_path / "loop"))
+    assert (loaded.problem, loaded.detail) == ("file-unreadable", "symbolic link loop")
