@@ -198,3 +198,46 @@ def test_reading_changes_nothing_on_disk() -> None:
     before = {p: p.stat().st_mtime_ns for p in DEMO.rglob("*")}
     mailtls("audit", str(DEMO / "dovecot"), str(DEMO / "postfix"))
     assert {p: p.stat().st_mtime_ns for p in DEMO.rglob("*")} == before
+
+
+def test_yaml_format_and_explain() -> None:
+    done = mailtls("audit", str(DEMO / "postfix"), "--format", "yaml", *DEMO_ARGS)
+    assert done.returncode == 1
+    assert done.stdout.startswith("schema: 1\n")
+    explained = mailtls("explain", "missing-intermediate")
+    assert explained.returncode == 0
+    assert "openssl" in explained.stdout
+    unknown = mailtls("explain", "no-such-code")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("mailtls: error: no finding code 'no-such-code'")
+
+
+def test_bad_at_is_a_usage_error() -> None:
+    done = mailtls("audit", str(DEMO / "postfix"), "--at", "next tuesday")
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "mailtls: error: --at 'next tuesday': not an ISO 8601 time (2026-11-29 or 2026-11-29T12:00Z)\n"
+    )
+
+
+def test_missing_ca_file_is_a_usage_error() -> None:
+    done = mailtls("audit", str(DEMO / "postfix"), "--ca-file", "/nonexistent/root.pem")
+    assert done.returncode == 2
+    assert "/nonexistent/root.pem: no such file" in done.stderr
+
+
+def test_at_moves_the_clock() -> None:
+    """In 2037 the demo leaf (until 2036-11-01) has expired."""
+    done = mailtls(
+        "audit",
+        str(DEMO / "postfix"),
+        "--format",
+        "json",
+        "--at",
+        "2037-01-01",
+        "--ca-file",
+        str(DEMO / "ssl" / "root.pem"),
+    )
+    codes = {f["code"] for f in json.loads(done.stdout)["findings"]}
+    assert "cert-expired" in codes

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from mailtls.models import CertInfo
 from mailtls.pki.trust import CertPool
@@ -24,7 +24,28 @@ def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     # objects to compare them first cost more than the signature check.
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except (TypeError, InvalidSignature):
+        return False
+    except ValueError:
+        # cryptography refuses SHA-1 and MD5 signatures outright; weak-signature says so, but
+        # the path must still be followed or a SHA-1 leaf would look like a missing issuer.
+        return _legacy_signature_ok(child, parent)
+    return True
+
+
+def _legacy_signature_ok(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    algorithm = child.signature_hash_algorithm
+    if child.issuer != parent.subject or not isinstance(algorithm, hashes.SHA1 | hashes.MD5):
+        return False
+    key = parent.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 
