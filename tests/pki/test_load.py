@@ -8,8 +8,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mailtls.pki.load import load_file
+from mailtls.pki.load import load_file, parse
 from tests.conftest import FIXTURES
 
 PKI = FIXTURES / "pki"
@@ -130,3 +132,31 @@ def test_symlink_loop_is_unreadable(tmp_path: Path) -> None:
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     loaded = load_file(str(tmp_path / "loop"))
     assert (loaded.problem, loaded.detail) == ("file-unreadable", "symbolic link loop")
+
+
+PEM_PIECES = st.sampled_from(
+    [
+        b"-----BEGIN CERTIFICATE-----\n",
+        b"-----END CERTIFICATE-----\n",
+        b"-----BEGIN PRIVATE KEY-----\n",
+        b"-----END PRIVATE KEY-----\n",
+        b"-----BEGIN PKCS7-----\n",
+        b"-----END PKCS7-----\n",
+        b"MIIB\n",
+        b"\r\n",
+        LEAF[:200],
+        LEAF[200:],
+        KEY[:100],
+        KEY[100:],
+        b"\x30\x82\x01",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.one_of(st.binary(max_size=600), st.lists(PEM_PIECES, max_size=12).map(b"".join)))
+def test_parse_never_raises(data: bytes) -> None:
+    """Any bytes: blocks and words about bad blocks, never an exception."""
+    blocks, bad = parse(data)
+    assert all(b.kind in ("cert", "key", "encrypted-key") for b in blocks)
+    assert all(isinstance(word, str) for word in bad)
