@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from cryptography import x509
 from cryptography.x509 import verification
 
 from mailtls.checks.chain import ChainContext, chain_findings, untrusted
 from mailtls.checks.consistency import different_certs
-from mailtls.checks.files import Served, key_findings, served_groups
+from mailtls.checks.files import key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
 from mailtls.pki.candidates import Candidates
-from mailtls.pki.chain import describe, is_ca
+from mailtls.pki.chain import describe
 from mailtls.pki.load import FileCache
 from mailtls.pki.trust import CertPool, load_pool, system_bundle
 
@@ -28,12 +27,18 @@ class AuditOptions:
     system_trust: bool = True
 
 
-def audit(config: ConfigResult, options: AuditOptions) -> Report:
-    cache = FileCache()
+def chain_context(options: AuditOptions, cache: FileCache) -> ChainContext:
+    """Trust store, candidate intermediates and validator for one run."""
     trust = _trust(options)
     candidates = Candidates(options.intermediates, cache)
     store = verification.Store(list(trust.certs)) if trust.certs else None
-    context = ChainContext(options.at, trust, candidates, store)
+    return ChainContext(options.at, trust, candidates, store)
+
+
+def audit(config: ConfigResult, options: AuditOptions, cache: FileCache | None = None) -> Report:
+    """Check every endpoint; `cache` lets a caller (the fixer) share the files read."""
+    cache = cache or FileCache()
+    context = chain_context(options, cache)
     chains: list[ServedChain] = []
     findings: list[Finding] = list(config.findings)
     for endpoint in config.endpoints:
@@ -55,21 +60,6 @@ def _trust(options: AuditOptions) -> CertPool:
     return CertPool.of(items)
 
 
-def _leaf_index(group: Served) -> int:
-    """The server's own certificate: the one its key fits, else the first that is no CA."""
-    for index, cert in enumerate(group.certs):
-        if any(_fits(key, cert) for key in group.keys):
-            return index
-    return next((i for i, c in enumerate(group.certs) if not is_ca(c)), 0)
-
-
-def _fits(key: object, cert: x509.Certificate) -> bool:
-    try:
-        return bool(key.public_key() == cert.public_key())  # type: ignore[attr-defined]
-    except (TypeError, AttributeError):
-        return False
-
-
 def _breaks_trust(finding: Finding) -> bool:
     """An error, or a self-signed leaf (a warning: some setups pin it; no client trusts it)."""
     return finding.severity is Severity.ERROR or finding.code == "self-signed"
@@ -84,7 +74,7 @@ def _audit_endpoint(
         findings += key_findings(endpoint, group, cache)
         if not group.certs:
             continue
-        leaf = _leaf_index(group)
+        leaf = group.leaf_index()
         found, validation = chain_findings(endpoint, group, context, leaf)
         found += leaf_findings(
             endpoint, group.certs[leaf], group.cert_path, options.at, options.warn_days

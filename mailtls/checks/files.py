@@ -9,6 +9,7 @@ from cryptography import x509
 
 from mailtls.checks.registry import finding
 from mailtls.models import Endpoint, Finding
+from mailtls.pki.chain import is_ca, key_fits
 from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
 
 
@@ -21,6 +22,13 @@ class Served:
     certs: list[x509.Certificate] = field(default_factory=list)
     keys: list[PrivateKey] = field(default_factory=list)
     key_encrypted: bool = False
+
+    def leaf_index(self) -> int:
+        """The server's own certificate: the one its key fits, else the first that is no CA."""
+        for index, cert in enumerate(self.certs):
+            if any(key_fits(key, cert) for key in self.keys):
+                return index
+        return next((i for i, c in enumerate(self.certs) if not is_ca(c)), 0)
 
 
 def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], list[Finding]]:
@@ -95,7 +103,7 @@ def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterato
         said = f"key file {where}: {problem}" if problem else f"{where} holds no private key"
         yield finding("key-missing", said, endpoint=endpoint, path=where)
         return
-    fits = any(_same_key(k, c.public_key()) for k in group.keys for c in group.certs)
+    fits = any(key_fits(k, c) for k in group.keys for c in group.certs)
     if group.certs and not fits:
         yield finding(
             "key-mismatch",
@@ -106,13 +114,6 @@ def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterato
         )
     if group.key_path:
         yield from _permission_findings(endpoint, cache.get(group.key_path))
-
-
-def _same_key(private: PrivateKey, public: object) -> bool:
-    try:
-        return bool(private.public_key() == public)
-    except (TypeError, AttributeError):
-        return False
 
 
 def _permission_findings(endpoint: Endpoint, loaded: LoadedFile) -> Iterator[Finding]:

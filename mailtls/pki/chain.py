@@ -54,6 +54,14 @@ def self_signed(cert: x509.Certificate) -> bool:
     return issued_by(cert, cert)
 
 
+def key_fits(key: object, cert: x509.Certificate) -> bool:
+    """Whether private `key` belongs to `cert`."""
+    try:
+        return bool(key.public_key() == cert.public_key())  # type: ignore[attr-defined]
+    except (TypeError, AttributeError):
+        return False
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def fingerprint(cert: x509.Certificate) -> bytes:
     return cert.fingerprint(hashes.SHA256())

@@ -45,6 +45,7 @@ class LoadedFile:
     mode: int | None = None
     uid: int | None = None
     bad_blocks: tuple[str, ...] = field(default=())
+    data: bytes = field(default=b"", repr=False)
 
     @property
     def certs(self) -> tuple[x509.Certificate, ...]:
@@ -77,8 +78,8 @@ def load_file(path: str) -> LoadedFile:
     mode, uid = stat.S_IMODE(info.st_mode), info.st_uid
     if not blocks:
         detail = "no certificate or key in it" + (f" ({bad[0]})" if bad else "")
-        return LoadedFile(path, (), "not-a-certificate", detail, mode, uid, tuple(bad))
-    return LoadedFile(path, tuple(blocks), None, "", mode, uid, tuple(bad))
+        return LoadedFile(path, (), "not-a-certificate", detail, mode, uid, tuple(bad), data)
+    return LoadedFile(path, tuple(blocks), None, "", mode, uid, tuple(bad), data)
 
 
 def parse(data: bytes) -> tuple[list[Block], list[str]]:

@@ -1,0 +1,1 @@
+"""The fixer: plan (pure), sources of intermediates, apply (the only writer)."""
