@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +13,14 @@ from mailtls import __version__
 from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
 from mailtls.models import Report, Severity
 
+if TYPE_CHECKING:
+    from mailtls.audit import AuditOptions
+
 EXIT_CODES = """Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it;
 2 usage error, unreadable configuration or internal error."""
+FIX_EXIT_CODES = """Exit codes: 0 nothing to fix, or all fixed; 1 problems remain that mailtls
+could not fix (each said why); 2 usage or configuration error, or a write that failed (the
+file is left as it was)."""
 
 app = typer.Typer(
     add_completion=False,
@@ -36,6 +42,28 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+CaFile = Annotated[
+    list[str] | None,
+    typer.Option("--ca-file", help="Also trust the roots in this file (repeatable)."),
+]
+Intermediates = Annotated[
+    list[str] | None,
+    typer.Option("--intermediates", help="Files or folders to find missing intermediates in."),
+]
+At = Annotated[
+    str | None, typer.Option("--at", help="Judge validity at this time (ISO 8601, UTC), not now.")
+]
+SystemTrust = Annotated[
+    bool, typer.Option("--system-trust/--no-system-trust", help="Trust the system's CAs.")
+]
+Paths = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Dovecot or Postfix config files or folders (default: /etc/dovecot /etc/postfix)"
+    ),
+]
+
+
 @app.callback()
 def _root(
     version: Annotated[
@@ -47,12 +75,7 @@ def _root(
 
 @app.command(epilog=EXIT_CODES)
 def audit(
-    paths: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Dovecot or Postfix config files or folders (default: /etc/dovecot /etc/postfix)"
-        ),
-    ] = None,
+    paths: Paths = None,
     output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.TEXT,
     fail_on: Annotated[
         Severity, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
@@ -60,18 +83,9 @@ def audit(
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Finding code to leave out (repeatable).")
     ] = None,
-    ca_file: Annotated[
-        list[str] | None,
-        typer.Option("--ca-file", help="Also trust the roots in this file (repeatable)."),
-    ] = None,
-    intermediates: Annotated[
-        list[str] | None,
-        typer.Option("--intermediates", help="Where to look for missing intermediates."),
-    ] = None,
-    at: Annotated[
-        str | None,
-        typer.Option("--at", help="Judge validity at this time (ISO 8601, UTC), not now."),
-    ] = None,
+    ca_file: CaFile = None,
+    intermediates: Intermediates = None,
+    at: At = None,
     warn_days: Annotated[
         int | None,
         typer.Option(
@@ -80,26 +94,91 @@ def audit(
             " of the certificate's lifetime).",
         ),
     ] = None,
-    system_trust: Annotated[
-        bool, typer.Option("--system-trust/--no-system-trust", help="Trust the system's CAs.")
-    ] = True,
+    system_trust: SystemTrust = True,
 ) -> None:
     """Read the configuration as the daemons do and check every certificate, key and chain."""
-    from mailtls.audit import AuditOptions, audit
-    from mailtls.clock import parse_time
+    from mailtls.audit import audit
     from mailtls.config.discover import read_all
 
-    options = AuditOptions(
+    options = _audit_options(ca_file, intermediates, at, warn_days, system_trust)
+    result = audit(read_all(paths or [], os.environ), options).without(ignore or ())
+    sys.stdout.write(_render(result, output))
+    failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
+    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+def _audit_options(
+    ca_file: list[str] | None,
+    intermediates: list[str] | None,
+    at: str | None,
+    warn_days: int | None,
+    system_trust: bool,
+) -> AuditOptions:
+    from mailtls.audit import AuditOptions
+    from mailtls.clock import parse_time
+
+    return AuditOptions(
         at=parse_time(at),
         ca_files=tuple(ca_file or ()),
         intermediates=tuple(intermediates or ()),
         warn_days=warn_days,
         system_trust=system_trust,
     )
-    result = audit(read_all(paths or [], os.environ), options).without(ignore or ())
-    sys.stdout.write(_render(result, output))
-    failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
-    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+@app.command(epilog=FIX_EXIT_CODES)
+def fix(
+    paths: Paths = None,
+    backup: Annotated[
+        bool, typer.Option("--backup/--no-backup", help="Keep a copy of each file changed.")
+    ] = True,
+    backup_dir: Annotated[
+        str | None, typer.Option("--backup-dir", help="Put backups here, not beside the file.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Change nothing; say what would change.")
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Show each chain before and after.")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not fetch intermediates from AIA URLs.")
+    ] = False,
+    ca_file: CaFile = None,
+    intermediates: Intermediates = None,
+    at: At = None,
+    system_trust: SystemTrust = True,
+) -> None:
+    """Complete and reorder certificate chains in place: safely, with backups."""
+    from mailtls.config.discover import read_all
+    from mailtls.fix.run import FixOptions, exit_code
+    from mailtls.fix.run import fix as run_fix
+    from mailtls.report import fix_text
+
+    options = FixOptions(
+        audit=_audit_options(ca_file, intermediates, at, None, system_trust),
+        backup=backup,
+        backup_dir=backup_dir,
+        dry_run=dry_run,
+        offline=offline,
+    )
+    result = run_fix(read_all(paths or [], os.environ), options)
+    sys.stdout.write(fix_text.render(result, dry_run=dry_run, diff=diff))
+    raise typer.Exit(exit_code(result, dry_run))
+
+
+@app.command()
+def restore(
+    file: Annotated[str, typer.Argument(help="A file mailtls fix changed.")],
+    backup_dir: Annotated[
+        str | None, typer.Option("--backup-dir", help="Where the backups are.")
+    ] = None,
+) -> None:
+    """Put the newest mailtls backup of FILE back in place, atomically."""
+    from mailtls.fix.apply import restore as put_back
+    from mailtls.fix.apply import run_lock
+
+    with run_lock():
+        used = put_back(os.path.realpath(file), backup_dir)
+    sys.stdout.write(f"restored {file} from {used}\n")
 
 
 def _render(report: Report, output: Format) -> str:

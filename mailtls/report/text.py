@@ -25,7 +25,7 @@ def _common_name(dn: str) -> str:
     return dn
 
 
-def _cert_line(number: int, cert: CertInfo) -> str:
+def cert_line(number: int, cert: CertInfo) -> str:
     who = _common_name(cert.subject)
     by = "self-signed" if cert.self_signed else f"issued by {_common_name(cert.issuer)}"
     return f"    {number}. {who}  ({by}, until {cert.not_after[:10]})"
@@ -46,7 +46,7 @@ def _endpoint_lines(endpoint: Endpoint, chains: list[ServedChain]) -> list[str]:
     for chain in chains:
         verdict = "trusted" if chain.trusted else "NOT trusted"
         lines.append(f"  served   {len(chain.certs)} certificate(s), {verdict}:")
-        lines += [_cert_line(n, cert) for n, cert in enumerate(chain.certs, start=1)]
+        lines += [cert_line(n, cert) for n, cert in enumerate(chain.certs, start=1)]
     return lines
 
 
