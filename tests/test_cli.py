@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -241,3 +242,31 @@ def test_at_moves_the_clock() -> None:
     )
     codes = {f["code"] for f in json.loads(done.stdout)["findings"]}
     assert "cert-expired" in codes
+
+
+def test_fix_the_demo_then_restore_it(tmp_path: Path) -> None:
+    """The README's story, by the command line: fix with the CA's intermediate, audit clean,
+    restore brings the leaf-only file back."""
+    shutil.copytree(DEMO, tmp_path / "etc")
+    etc = tmp_path / "etc"
+    (etc / "ssl" / "mail.example.org.key").chmod(0o600)
+    configs = (str(etc / "dovecot"), str(etc / "postfix"))
+    trust = ("--at", "2026-11-29", "--ca-file", str(etc / "ssl" / "root.pem"))
+    cert = etc / "ssl" / "mail.example.org.pem"
+    original = cert.read_bytes()
+    dry = mailtls("fix", *configs, *trust, "--offline", "--dry-run")
+    assert dry.returncode == 1
+    assert "not fixed" in dry.stdout and cert.read_bytes() == original
+    done = mailtls(
+        "fix", *configs, *trust, "--intermediates", str(FIXTURES / "pki" / "issuing-r2.pem")
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"rewrote {cert} for dovecot:global, dovecot:local_name imap.example.org, postfix:global"
+        in done.stdout
+    )
+    assert "after the fix: 0 errors remain" in done.stdout
+    assert mailtls("audit", *configs, *trust).returncode == 0
+    back = mailtls("restore", str(cert))
+    assert back.returncode == 0
+    assert cert.read_bytes() == original
