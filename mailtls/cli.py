@@ -142,6 +142,17 @@ def fix(
     offline: Annotated[
         bool, typer.Option("--offline", help="Do not fetch intermediates from AIA URLs.")
     ] = False,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Reload the daemons whose files changed.")
+    ] = False,
+    dovecot_reload: Annotated[
+        str | None,
+        typer.Option("--dovecot-reload", help="Command instead of doveadm [-c CONF] reload."),
+    ] = None,
+    postfix_reload: Annotated[
+        str | None,
+        typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
+    ] = None,
     ca_file: CaFile = None,
     intermediates: Intermediates = None,
     at: At = None,
@@ -159,6 +170,9 @@ def fix(
         backup_dir=backup_dir,
         dry_run=dry_run,
         offline=offline,
+        reload=reload,
+        dovecot_command=dovecot_reload,
+        postfix_command=postfix_reload,
     )
     result = run_fix(read_all(paths or [], os.environ), options)
     sys.stdout.write(fix_text.render(result, dry_run=dry_run, diff=diff))

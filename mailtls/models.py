@@ -53,6 +53,7 @@ class Endpoint:
     slot: str = "main"
     config: str = ""
     services: tuple[str, ...] = ()
+    sni_table: str = ""  # Postfix SNI map endpoints: the table `postmap -F` indexes
 
     def files(self) -> tuple[str, ...]:
         """Every certificate or key file this endpoint loads, in load order."""

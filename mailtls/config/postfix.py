@@ -252,6 +252,7 @@ def _sni_endpoints(
             enabled=enabled,
             slot="chain",
             config=os.path.join(config.config_dir, "main.cf"),
+            sni_table=entry.table,
         )
         for entry in read_maps(spec, config.config_dir, files, findings, where)
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailtls.config.postfix_syntax import logical_lines
 from mailtls.config.source import ConfigFileError, ConfigFiles
@@ -20,6 +20,7 @@ class SniEntry:
     name: str
     files: tuple[str, ...]
     location: Location
+    table: str = ""  # `hash:/etc/postfix/sni`: what `postmap -F` rebuilds
 
 
 def read_maps(
@@ -49,7 +50,10 @@ def read_maps(
                 Finding("sni-map-missing", Severity.ERROR, error.args[0], where, source)
             )
             continue
-        map_entries = list(_entries(text, source, config_dir, findings))
+        map_entries = [
+            replace(e, table=f"{kind}:{source}")
+            for e in _entries(text, source, config_dir, findings)
+        ]
         if kind in INDEX_SUFFIXES:
             _check_index(source + INDEX_SUFFIXES[kind], source, map_entries, findings, where)
         entries.extend(map_entries)

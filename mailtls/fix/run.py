@@ -16,6 +16,7 @@ from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.apply import Written, apply_change, run_lock
 from mailtls.fix.chain import Source, build_chain
 from mailtls.fix.plan import FileChange, Refusal, check_result, lineage, rewrite
+from mailtls.fix.reload import Outcome, run_steps, steps_after
 from mailtls.models import ConfigResult, Endpoint, Report
 from mailtls.pki.chain import describe, fingerprint
 from mailtls.pki.load import FileCache
@@ -29,6 +30,9 @@ class FixOptions:
     dry_run: bool = False
     offline: bool = False
     lock_file: str | None = None
+    reload: bool = False
+    dovecot_command: str | None = None
+    postfix_command: str | None = None
 
 
 @dataclass
@@ -38,6 +42,7 @@ class FixResult:
     refusals: list[Refusal] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
     written: list[Written] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
     after: Report | None = None
 
 
@@ -69,6 +74,17 @@ def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = 
                     now=now,
                 )
             )
+        # SNI indexes are rebuilt whenever a file they copy changed (postmap -F copies the
+        # files into the index); daemons are reloaded only when asked.
+        steps = steps_after(
+            {w.path for w in result.written},
+            config.endpoints,
+            options.dovecot_command,
+            options.postfix_command,
+        )
+        if not options.reload:
+            steps = [s for s in steps if s.argv[0] == "postmap"]
+        result.outcomes = run_steps(steps)
     result.after = audit(config, options.audit)
     return result
 
@@ -168,7 +184,7 @@ def _fetch_failures(fetcher: AiaFetcher | None) -> str:
 
 def exit_code(result: FixResult, dry_run: bool) -> int:
     """0: nothing to fix, or all fixed; 1: something remains (each said why)."""
-    if result.refusals or result.suggestions:
+    if result.refusals or result.suggestions or not all(o.ok for o in result.outcomes):
         return 1
     if dry_run:
         return 1 if result.changes else 0

@@ -29,6 +29,11 @@ def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
             out.append(f"  backup: {saved.backup}")
         if diff or dry_run:
             out += _chain("before", change.before) + _chain("after", change.after)
+    for outcome in result.outcomes:
+        state = "done" if outcome.ok else "FAILED"
+        out.append(f"{outcome.step.why}: {state} ({' '.join(outcome.step.argv)})")
+        if not outcome.ok:
+            out.append(f"  {outcome.output}")
     for refusal in result.refusals:
         out.append(f"not fixed {refusal.path} ({', '.join(refusal.endpoints)}): {refusal.reason}")
     out += [f"suggestion: {text}" for text in result.suggestions]
