@@ -17,7 +17,7 @@ from fixtures.build import FOREVER, issue, key_pem, leaf, pem, utc
 from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
-from mailtls.fix.apply import backups_of
+from mailtls.fix.apply import WriteError, backups_of
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
 from tests.conftest import FIXTURES
 
@@ -264,3 +264,23 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert len(result.changes) == 1 and result.written == []
     assert {p.name: p.read_bytes() for p in (tmp_path / "ssl").iterdir()} == before
     assert exit_code(result, dry_run=True) == 1
+
+
+def test_a_failed_write_is_an_error_and_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.replace fails (a full disk, a read-only mount): exit 2's WriteError, file whole."""
+    conf = dovecot_server(tmp_path, pki("leaf-2026.pem"), pki("leaf-2026.key"))
+    before = (tmp_path / "ssl" / "cert.pem").read_bytes()
+    real_replace = os.replace
+
+    def failing(src: str, dst: str) -> None:
+        if str(dst).endswith("cert.pem"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(WriteError, match="No space left on device"):
+        run_fix(conf, intermediates=(str(PKI / "issuing-r2.pem"),))
+    assert (tmp_path / "ssl" / "cert.pem").read_bytes() == before
+    assert WriteError.exit_code == 2
