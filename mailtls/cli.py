@@ -195,6 +195,32 @@ def restore(
     sys.stdout.write(f"restored {file} from {used}\n")
 
 
+@app.command(epilog=EXIT_CODES)
+def probe(
+    address: Annotated[str, typer.Argument(help="HOST or HOST:PORT (no port: every mail port)")],
+    starttls: Annotated[
+        str | None,
+        typer.Option("--starttls", help="imap, pop3, smtp, submission, sieve or lmtp"),
+    ] = None,
+    servername: Annotated[
+        str | None, typer.Option("--servername", help="The SNI name to send.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per step.")] = 10.0,
+    output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.TEXT,
+    ca_file: CaFile = None,
+    at: At = None,
+    system_trust: SystemTrust = True,
+) -> None:
+    """Connect like a mail client and judge the chain the server actually sends."""
+    from mailtls.probe.run import probe_report, targets
+
+    options = _audit_options(ca_file, None, at, None, system_trust)
+    report = probe_report(targets(address, starttls, servername), options, timeout)
+    sys.stdout.write(_render(report, output))
+    failing = [f for f in report.findings if f.severity is Severity.ERROR]
+    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
 def _render(report: Report, output: Format) -> str:
     if output is Format.JSON:
         from mailtls.report import json

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-Service = Literal["dovecot", "postfix"]
+Service = Literal["dovecot", "postfix", "network"]
 Role = Literal["server", "client"]
 
 

@@ -51,6 +51,11 @@ _CODES = [
     Code(
         "different-certs", W, False, "Dovecot and Postfix serve different certificates for a name"
     ),
+    # live (what the daemons serve over the network)
+    Code("endpoint-unreachable", E, False, "no connection, or the server stopped answering"),
+    Code("starttls-missing", E, False, "the server does not offer STARTTLS on this port"),
+    Code("protocol-error", E, False, "the server closed early or spoke something else"),
+    Code("tls-handshake-failed", E, False, "the TLS handshake failed"),
     # configuration (emitted by the readers in mailtls/config)
     Code("include-missing", E, False, "an !include names no file: Dovecot refuses to start"),
     Code("include-unreadable", E, False, "an !include names a file that cannot be read"),

@@ -1,0 +1,122 @@
+"""`mailtls probe`: probe listeners concurrently and judge what they serve like a file."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from mailtls.audit import AuditOptions, chain_context
+from mailtls.checks.chain import ChainContext, chain_findings, untrusted
+from mailtls.checks.files import Served
+from mailtls.checks.leaf import leaf_findings
+from mailtls.checks.registry import finding
+from mailtls.errors import UsageError
+from mailtls.models import Endpoint, Finding, Location, Report, ServedChain, Severity
+from mailtls.pki.chain import describe
+from mailtls.pki.load import FileCache
+from mailtls.probe.dialogue import DIALOGUES, PORTS
+from mailtls.probe.tls import TIMEOUT, WireChain, probe
+
+MAX_CONNECTIONS = 16
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    starttls: str | None
+    servername: str | None
+
+
+def targets(address: str, starttls: str | None, servername: str | None) -> list[Target]:
+    """HOST:PORT is one listener (the protocol follows from the port unless given); HOST
+    alone is every standard mail port."""
+    host, port = _split(address)
+    if starttls is not None and starttls not in DIALOGUES:
+        raise UsageError(f"--starttls {starttls}: one of {', '.join(DIALOGUES)}")
+    if port is None:
+        return [Target(host, p, s, servername) for p, (s, _) in PORTS.items()]
+    protocol = starttls if starttls is not None else PORTS.get(port, (None, ""))[0]
+    return [Target(host, port, protocol, servername)]
+
+
+def _split(address: str) -> tuple[str, int | None]:
+    if address.startswith("["):  # [::1]:993
+        host, _, rest = address[1:].partition("]")
+        return host, _port(rest.lstrip(":")) if rest else None
+    if address.count(":") == 1:
+        host, _, port = address.partition(":")
+        return host, _port(port)
+    return address, None
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"{text!r} is not a port number")
+    return int(text)
+
+
+def probe_all(items: Sequence[Target], timeout: float = TIMEOUT) -> list[WireChain]:
+    """Probe concurrently, at most MAX_CONNECTIONS open at once; results in input order."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_CONNECTIONS) as pool:
+        jobs = [
+            pool.submit(probe, t.host, t.port, t.starttls, t.servername, timeout) for t in items
+        ]
+        return [job.result() for job in jobs]
+
+
+def wire_endpoint(wire: WireChain) -> Endpoint:
+    label = wire.starttls or "implicit TLS"
+    names = (wire.servername,) if wire.servername else ()
+    return Endpoint(
+        id=f"{wire.host}:{wire.port}",
+        service="network",
+        role="server",
+        scope=f"{label}" + (f", SNI {wire.servername}" if wire.servername else ""),
+        source=Location(f"{wire.host}:{wire.port}", 0),
+        cert_file=None,
+        key_file=None,
+        names=names,
+    )
+
+
+def judge(
+    wire: WireChain, context: ChainContext, options: AuditOptions
+) -> tuple[ServedChain | None, list[Finding]]:
+    """The same checks as for a file, on the chain as sent."""
+    endpoint = wire_endpoint(wire)
+    if wire.error_code is not None:
+        return None, [finding(wire.error_code, f"{endpoint.id}: {wire.error}", endpoint=endpoint)]
+    certs = [x509.load_der_x509_certificate(der) for der in wire.certs]
+    if not certs:
+        return None, [
+            finding(
+                "tls-handshake-failed", f"{endpoint.id}: no certificate was sent", endpoint=endpoint
+            )
+        ]
+    group = Served(f"{wire.host}:{wire.port}", None, certs)
+    found, validation = chain_findings(endpoint, group, context, 0)
+    found += leaf_findings(endpoint, certs[0], group.cert_path, options.at, options.warn_days)
+    if validation.error and not any(f.severity is Severity.ERROR for f in found):
+        found.append(untrusted(endpoint, group, validation))
+    chain = ServedChain(
+        endpoint.id, tuple(describe(c) for c in certs), validation.built is not None
+    )
+    return chain, found
+
+
+def probe_report(
+    items: Sequence[Target], options: AuditOptions, timeout: float = TIMEOUT
+) -> Report:
+    context = chain_context(options, FileCache())
+    chains, findings = [], []
+    wires = probe_all(items, timeout)
+    for wire in wires:
+        chain, found = judge(wire, context, options)
+        chains += [chain] if chain else []
+        findings += found
+    endpoints = tuple(wire_endpoint(w) for w in wires)
+    return Report(endpoints, tuple(chains), tuple(findings), (), options.at.isoformat())
