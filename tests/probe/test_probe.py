@@ -3,6 +3,7 @@ never a hang; a served chain is judged like a file."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import ssl
@@ -46,11 +47,8 @@ def server() -> Iterator[Callable[[Behaviour], int]]:
                     conn, _ = listener.accept()
                 except OSError:
                     return
-                with conn:
-                    try:
-                        behaviour(conn)
-                    except (OSError, ssl.SSLError):
-                        pass
+                with conn, contextlib.suppress(OSError, ssl.SSLError):
+                    behaviour(conn)
 
         threading.Thread(target=serve, daemon=True).start()
         return int(listener.getsockname()[1])
@@ -129,7 +127,11 @@ def test_garbage_banner(server: Callable[[Behaviour], int]) -> None:
 
 def test_slow_server_hits_the_timeout(server: Callable[[Behaviour], int]) -> None:
     release = threading.Event()
-    port = server(lambda conn: release.wait(10))
+
+    def silent(conn: socket.socket) -> None:
+        release.wait(10)
+
+    port = server(silent)
     started = dt.datetime.now()
     try:
         assert codes(port, "smtp", timeout=0.5) == ["endpoint-unreachable"]
@@ -148,7 +150,11 @@ def test_nothing_listening_is_unreachable() -> None:
 def test_tls_spoken_to_a_plain_server_fails_the_handshake(
     server: Callable[[Behaviour], int],
 ) -> None:
-    port = server(lambda conn: (conn.recv(1024), conn.sendall(b"* OK plain IMAP\r\n" * 3)))
+    def plain(conn: socket.socket) -> None:
+        conn.recv(1024)
+        conn.sendall(b"* OK plain IMAP\r\n" * 3)
+
+    port = server(plain)
     assert codes(port) == ["tls-handshake-failed"]
 
 
