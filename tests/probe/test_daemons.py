@@ -44,7 +44,7 @@ def served_until(port: int, starttls: str | None, count: int, seconds: float = 1
     deadline = time.monotonic() + seconds
     while True:
         report = live(port, starttls)
-        if report.chains and len(report.chains[0].certs) == count or time.monotonic() > deadline:
+        if (report.chains and len(report.chains[0].certs) == count) or time.monotonic() > deadline:
             return report
         time.sleep(0.1)
 
