@@ -95,13 +95,27 @@ def audit(
         ),
     ] = None,
     system_trust: SystemTrust = True,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Also connect to each listener and compare what it serves."),
+    ] = False,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="With --live: connect here, not to the listen address."),
+    ] = None,
 ) -> None:
     """Read the configuration as the daemons do and check every certificate, key and chain."""
     from mailtls.audit import audit
     from mailtls.config.discover import read_all
 
     options = _audit_options(ca_file, intermediates, at, warn_days, system_trust)
-    result = audit(read_all(paths or [], os.environ), options).without(ignore or ())
+    config = read_all(paths or [], os.environ)
+    result = audit(config, options)
+    if live:
+        from mailtls.probe.live import live_report
+
+        result = live_report(result, config.listeners, host)
+    result = result.without(ignore or ())
     sys.stdout.write(_render(result, output))
     failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
     raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)

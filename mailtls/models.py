@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -29,7 +29,7 @@ class Location:
     line: int
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}" if self.line else self.path
 
 
 @dataclass(frozen=True)
@@ -76,24 +76,38 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """A port a daemon listens on, as its configuration says: where `audit --live` connects."""
+
+    service: Service
+    label: str  # `imap-login/imaps`, `submission/inet`
+    host: str
+    port: int
+    starttls: str | None  # the STARTTLS dialogue, or None for implicit TLS
+    config: str
+
+
+@dataclass(frozen=True)
 class ConfigResult:
     """What the configuration readers found in one or more configuration trees."""
 
     endpoints: tuple[Endpoint, ...] = ()
     findings: tuple[Finding, ...] = ()
     configs: tuple[str, ...] = field(default=())
+    listeners: tuple[Listener, ...] = ()
 
     def without(self, codes: Iterable[str]) -> ConfigResult:
         """The same result with the findings of these codes left out (`--ignore`)."""
         dropped = set(codes)
         kept = tuple(f for f in self.findings if f.code not in dropped)
-        return ConfigResult(self.endpoints, kept, self.configs)
+        return ConfigResult(self.endpoints, kept, self.configs, self.listeners)
 
     def merged(self, other: ConfigResult) -> ConfigResult:
         return ConfigResult(
             self.endpoints + other.endpoints,
             self.findings + other.findings,
             self.configs + other.configs,
+            self.listeners + other.listeners,
         )
 
 
@@ -115,12 +129,14 @@ class CertInfo:
 
 @dataclass(frozen=True)
 class ServedChain:
-    """What one endpoint presents: the certificates in the order its files hold them."""
+    """What one endpoint presents: the certificates in the order its files hold them, or,
+    with `listener` set, in the order a running daemon sent them on that port."""
 
     endpoint: str
     certs: tuple[CertInfo, ...]
     trusted: bool
     key_file: str | None = None
+    listener: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,4 +152,4 @@ class Report:
     def without(self, codes: Iterable[str]) -> Report:
         dropped = set(codes)
         kept = tuple(f for f in self.findings if f.code not in dropped)
-        return Report(self.endpoints, self.chains, kept, self.configs, self.at)
+        return replace(self, findings=kept)

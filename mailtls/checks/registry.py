@@ -56,6 +56,8 @@ _CODES = [
     Code("starttls-missing", E, False, "the server does not offer STARTTLS on this port"),
     Code("protocol-error", E, False, "the server closed early or spoke something else"),
     Code("tls-handshake-failed", E, False, "the TLS handshake failed"),
+    Code("served-chain-stale", E, False, "the daemon serves another certificate than the file"),
+    Code("served-chain-incomplete", E, False, "the daemon sends less of the chain than the file"),
     # configuration (emitted by the readers in mailtls/config)
     Code("include-missing", E, False, "an !include names no file: Dovecot refuses to start"),
     Code("include-unreadable", E, False, "an !include names a file that cannot be read"),

@@ -54,6 +54,8 @@ class DovecotConfig:
     scopes: dict[Filter, dict[str, Setting]] = field(default_factory=lambda: {(): {}})
     scope_locations: dict[Filter, Location] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    # `service NAME { inet_listener NAME { port = ... } }`: where the daemon listens.
+    listeners: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     # Scopes by their set of filters: what `effective` looks sub-scopes up in.
     _by_items: dict[frozenset[tuple[str, str]], list[Filter]] = field(
         default_factory=lambda: {frozenset(): [()]}
@@ -90,19 +92,35 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
     config = DovecotConfig(os.path.abspath(path))
     config.version = _detect_version(lines)
     stack = [_Frame(())]
+    sections: list[tuple[str, str]] = []
     for line in lines:
         if line.kind == "section":
             stack.append(_open_section(config, stack[-1], line))
+            sections.append((line.key, line.value))
+            _note_listener(config, sections, None)
         elif line.kind == "end":
             if len(stack) == 1:
                 raise ConfigError(f"{line.location}: unexpected '}}'")
             stack.pop()
+            sections.pop()
         elif not stack[-1].other:
             _set(config, stack[-1], line, env)
+        else:
+            _note_listener(config, sections, line)
     if len(stack) > 1:
         raise ConfigError(f"{config.path}: missing '}}' at the end of the configuration")
     config.findings[:0] = walker.findings
     return config
+
+
+def _note_listener(
+    config: DovecotConfig, sections: list[tuple[str, str]], line: Line | None
+) -> None:
+    if len(sections) < 2 or sections[-2][0] != "service" or sections[-1][0] != "inet_listener":
+        return
+    settings = config.listeners.setdefault((sections[-2][1], sections[-1][1]), {})
+    if line is not None:
+        settings[line.key] = line.value
 
 
 def _detect_version(lines: list[Line]) -> str:
@@ -400,5 +418,8 @@ def _rest(scope: Filter) -> Filter:
 
 
 def read(path: str, files: ConfigFiles, env: Mapping[str, str]) -> ConfigResult:
-    """Endpoints and findings of one Dovecot configuration."""
-    return endpoints(read_config(path, files, env))
+    """Endpoints, findings and listeners of one Dovecot configuration."""
+    from mailtls.config.dovecot_listeners import listeners
+
+    config = read_config(path, files, env)
+    return replace(endpoints(config), listeners=tuple(listeners(config)))

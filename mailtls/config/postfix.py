@@ -9,7 +9,7 @@ from mailtls.config.postfix_expand import expand
 from mailtls.config.postfix_sni import read_maps
 from mailtls.config.postfix_syntax import Param, Service, parse_main, parse_master
 from mailtls.config.source import ConfigFileError, ConfigFiles
-from mailtls.models import ConfigResult, Endpoint, Finding, Location, Severity
+from mailtls.models import ConfigResult, Endpoint, Finding, Listener, Location, Severity
 
 # (slot, certificate parameter, key parameter) for each family prefix.
 PAIRS = (
@@ -84,9 +84,33 @@ def read(config_dir: str, files: ConfigFiles) -> ConfigResult:
     for family, role in ROLES.items():
         found += _family_endpoints(config, family, role, findings)
     found += _sni_endpoints(config, files, findings)
-    return ConfigResult(
-        tuple(found), tuple(findings), (os.path.join(config.config_dir, "main.cf"),)
-    )
+    main_cf = os.path.join(config.config_dir, "main.cf")
+    return ConfigResult(tuple(found), tuple(findings), (main_cf,), tuple(_listeners(config)))
+
+
+# master.cf service names Postfix resolves through /etc/services.
+SERVICE_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
+
+
+def _listeners(config: PostfixConfig) -> list[Listener]:
+    """smtpd inet services that turn TLS on: STARTTLS, or implicit TLS in wrapper mode."""
+    interfaces = config.value("inet_interfaces").replace(",", " ").split()
+    default_host = next((i for i in interfaces if i[:1].isdigit() or ":" in i), "127.0.0.1")
+    found = []
+    for service in config.services:
+        if service.type != "inet" or service.command != "smtpd":
+            continue
+        host, _, port_name = service.name.rpartition(":")
+        port = int(port_name) if port_name.isdigit() else SERVICE_PORTS.get(port_name)
+        if port is None or not _tls_on(config, "smtpd", service):
+            continue
+        wrapper = config.value("smtpd_tls_wrappermode", service) == "yes"
+        address = host.strip("[]") or default_host
+        main_cf = os.path.join(config.config_dir, "main.cf")
+        found.append(
+            Listener("postfix", service.label, address, port, None if wrapper else "smtp", main_cf)
+        )
+    return found
 
 
 def _files(config: PostfixConfig, family: str, service: Service | None) -> tuple[str, ...]:

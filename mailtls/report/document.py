@@ -16,6 +16,8 @@ def _where(location: Location | None) -> str | None:
 
 
 def chain_data(chain: ServedChain) -> dict[str, Any]:
+    if chain.listener:
+        return {"listener": chain.listener, "certs": [dataclasses.asdict(c) for c in chain.certs]}
     return {
         "key_file": chain.key_file,
         "trusted": chain.trusted,
@@ -24,6 +26,7 @@ def chain_data(chain: ServedChain) -> dict[str, Any]:
 
 
 def endpoint_data(endpoint: Endpoint, chains: list[ServedChain]) -> dict[str, Any]:
+    on_disk = [c for c in chains if not c.listener]
     return {
         "id": endpoint.id,
         "service": endpoint.service,
@@ -38,8 +41,9 @@ def endpoint_data(endpoint: Endpoint, chains: list[ServedChain]) -> dict[str, An
         "enabled": endpoint.enabled,
         "services": list(endpoint.services),
         "config": endpoint.config,
-        "chain": chain_data(chains[0])["certs"] if chains else [],
-        "chains": [chain_data(c) for c in chains],
+        "chain": chain_data(on_disk[0])["certs"] if on_disk else [],
+        "chains": [chain_data(c) for c in on_disk],
+        "served": [chain_data(c) for c in chains if c.listener],
     }
 
 

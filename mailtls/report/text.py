@@ -44,6 +44,10 @@ def _endpoint_lines(endpoint: Endpoint, chains: list[ServedChain]) -> list[str]:
     ]
     lines += [f"  {label:<9}{value}" for label, value in rows if value]
     for chain in chains:
+        if chain.listener:
+            lines.append(f"  live     {chain.listener} sends {len(chain.certs)} certificate(s):")
+            lines += [cert_line(n, cert) for n, cert in enumerate(chain.certs, start=1)]
+            continue
         verdict = "trusted" if chain.trusted else "NOT trusted"
         lines.append(f"  served   {len(chain.certs)} certificate(s), {verdict}:")
         lines += [cert_line(n, cert) for n, cert in enumerate(chain.certs, start=1)]

@@ -8,10 +8,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from mailtls.audit import AuditOptions
+from mailtls.audit import AuditOptions, audit
 from mailtls.config.discover import read_all
 from mailtls.fix.run import FixOptions, fix
 from mailtls.models import Report
+from mailtls.probe.live import live_report
 from mailtls.probe.run import Target, probe_report
 from tests.conftest import FIXTURES, need_binary
 from tests.daemons import dovecot, postfix
@@ -143,3 +144,53 @@ def test_postfix_starttls_smtp_submission_and_wrapper_mode(tmp_path: Path) -> No
 def test_postfix_without_tls_is_starttls_missing(tmp_path: Path) -> None:
     with postfix(tmp_path, "smtpd_tls_security_level = none\n") as running:
         assert codes(live(running.ports["smtp"], "smtp")) == ["starttls-missing"]
+
+
+def live_audit(config: Path) -> list[tuple[str, str]]:
+    """`audit --live` on a running daemon's own configuration."""
+    result = read_all([str(config)], {})
+    report = live_report(audit(result, OPTIONS), result.listeners)
+    return sorted(
+        (f.code, f.message.split(":")[0] + ":" + f.message.split(":")[1].split(" ")[0])
+        for f in report.findings
+    )
+
+
+def test_audit_live_sees_what_a_file_change_without_reload_leaves_behind(tmp_path: Path) -> None:
+    """File fixed but not reloaded: served-chain-incomplete on every listener; a new leaf and
+    key not reloaded: served-chain-stale; after doveadm reload: clean."""
+    cert, key = files(tmp_path, "leaf-2026.pem")
+    with dovecot(tmp_path, cert, key) as running:
+        before = {code for code, _ in live_audit(running.config)}
+        assert before == {"missing-intermediate"}  # on disk; the wire agrees with the file
+        cert.write_bytes(
+            (PKI / "leaf-2026.pem").read_bytes() + (PKI / "issuing-r2.pem").read_bytes()
+        )
+        incomplete = live_audit(running.config)
+        assert [c for c, _ in incomplete] == ["served-chain-incomplete"] * 4
+        cert.write_bytes(
+            (PKI / "leaf-rsa.pem").read_bytes() + (PKI / "issuing-r2.pem").read_bytes()
+        )
+        key.write_bytes((PKI / "leaf-rsa.key").read_bytes())
+        assert {c for c, _ in live_audit(running.config)} == {"served-chain-stale"}
+        subprocess.run(
+            [need_binary("doveadm"), "-c", str(running.config), "reload"], check=True, timeout=30
+        )
+        served_until(running.ports["imaps"], None, 2)
+        deadline = time.monotonic() + 15
+        while (found := live_audit(running.config)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # each login process picks up the reload as it restarts
+        assert found == []
+
+
+def test_audit_live_on_postfix_services(tmp_path: Path) -> None:
+    cert, key = files(tmp_path, "leaf-2026.pem", "issuing-r2.pem")
+    main = f"smtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\nsmtpd_tls_security_level = may\n"
+    with postfix(tmp_path, main) as running:
+        result = read_all([str(running.config)], {})
+        assert sorted(listener.port for listener in result.listeners) == sorted(
+            running.ports.values()
+        )
+        report = live_report(audit(result, OPTIONS), result.listeners)
+        assert report.findings == ()
+        assert len([c for c in report.chains if c.listener]) == 3

@@ -1,0 +1,67 @@
+"""Where Dovecot listens: its built-in listeners, changed by `inet_listener` blocks, for the
+protocols it serves."""
+
+from __future__ import annotations
+
+from mailtls.config.dovecot import DovecotConfig
+from mailtls.models import Listener
+
+# (login service, listener): (protocol, port, implicit TLS, STARTTLS dialogue)
+DEFAULTS = {
+    ("imap-login", "imap"): ("imap", 143, False, "imap"),
+    ("imap-login", "imaps"): ("imap", 993, True, None),
+    ("pop3-login", "pop3"): ("pop3", 110, False, "pop3"),
+    ("pop3-login", "pop3s"): ("pop3", 995, True, None),
+    ("submission-login", "submission"): ("submission", 587, False, "submission"),
+    ("managesieve-login", "sieve"): ("sieve", 4190, False, "sieve"),
+}
+STARTTLS = {
+    "imap-login": "imap",
+    "pop3-login": "pop3",
+    "submission-login": "submission",
+    "managesieve-login": "sieve",
+}
+PROTOCOL = {
+    "imap-login": "imap",
+    "pop3-login": "pop3",
+    "submission-login": "submission",
+    "managesieve-login": "sieve",
+}
+WILDCARDS = ("*", "::", "0.0.0.0", "[::]")  # noqa: S104 (names, not a bind)
+
+
+def listeners(config: DovecotConfig) -> list[Listener]:
+    """Each TLS-capable listener of an enabled protocol; `port = 0` turns one off."""
+    settings = config.effective(())
+    protocols = (
+        set(settings["protocols"].value.split())
+        if "protocols" in settings
+        else {"imap", "pop3", "lmtp"}
+    )
+    listen = settings["listen"].value.split(",")[0].strip() if "listen" in settings else "*"
+    found = []
+    for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
+        service, name = key
+        protocol = PROTOCOL.get(service)
+        if protocol is None or protocol not in protocols:
+            continue
+        default = DEFAULTS.get(key, (protocol, 0, False, STARTTLS[service]))
+        own = config.listeners.get(key, {})
+        raw = own.get("port")
+        port = default[1] if raw is None else (int(raw) if raw.isdigit() else 0)
+        if port == 0:
+            continue
+        implicit = own.get("ssl", "yes" if default[2] else "no") == "yes"
+        host = own.get("address", listen).split(",")[0].strip()
+        host = "127.0.0.1" if host in WILDCARDS else host.strip("[]")
+        found.append(
+            Listener(
+                "dovecot",
+                f"{service}/{name}",
+                host,
+                port,
+                None if implicit else STARTTLS[service],
+                config.path,
+            )
+        )
+    return found

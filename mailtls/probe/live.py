@@ -1,0 +1,99 @@
+"""`audit --live`: probe each endpoint's listeners with its names as SNI, and compare what is
+served with what the files hold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from cryptography import x509
+
+from mailtls.checks.registry import finding
+from mailtls.models import CertInfo, Endpoint, Finding, Listener, Report, ServedChain
+from mailtls.pki.chain import describe
+from mailtls.probe.run import Target, probe_all
+from mailtls.probe.tls import TIMEOUT
+
+
+def pairs(
+    report: Report, listeners: Sequence[Listener], host: str | None
+) -> list[tuple[Endpoint, Target]]:
+    """Which listener serves which endpoint, and the SNI name to ask it for."""
+    found = []
+    for endpoint in report.endpoints:
+        if endpoint.role != "server" or not endpoint.enabled or endpoint.service == "network":
+            continue
+        for listener in listeners:
+            if listener.service != endpoint.service or listener.config != endpoint.config:
+                continue
+            if (
+                endpoint.service == "postfix"
+                and endpoint.services
+                and listener.label not in endpoint.services
+            ):
+                continue
+            name = next((n for n in endpoint.names if not n.startswith((".", "*"))), None)
+            found.append(
+                (endpoint, Target(host or listener.host, listener.port, listener.starttls, name))
+            )
+    return found
+
+
+def live_report(
+    report: Report, listeners: Sequence[Listener], host: str | None = None, timeout: float = TIMEOUT
+) -> Report:
+    """The report with each endpoint's served chains and the live findings added."""
+    matched = pairs(report, listeners, host)
+    unique = list(dict.fromkeys(target for _, target in matched))
+    wires = dict(zip(unique, probe_all(unique, timeout), strict=True))
+    disk: dict[str, ServedChain] = {}
+    for chain in report.chains:
+        disk.setdefault(chain.endpoint, chain)
+    chains: list[ServedChain] = []
+    findings: list[Finding] = []
+    for endpoint, target in matched:
+        wire = wires[target]
+        label = f"{target.host}:{target.port}" + (
+            f" SNI {target.servername}" if target.servername else ""
+        )
+        if wire.error_code is not None:
+            findings.append(finding(wire.error_code, f"{label}: {wire.error}", endpoint=endpoint))
+            continue
+        served = tuple(describe(x509.load_der_x509_certificate(der)) for der in wire.certs)
+        chains.append(ServedChain(endpoint.id, served, False, None, label))
+        findings += _compare(endpoint, label, served, disk.get(endpoint.id))
+    return replace(
+        report, chains=report.chains + tuple(chains), findings=report.findings + tuple(findings)
+    )
+
+
+def _compare(
+    endpoint: Endpoint, label: str, served: tuple[CertInfo, ...], on_disk: ServedChain | None
+) -> list[Finding]:
+    if on_disk is None or not served:
+        return []
+    sent = [c.sha256 for c in served]
+    kept = [c.sha256 for c in on_disk.certs]
+    if sent == kept:
+        return []
+    if sent[0] != kept[0]:
+        return [
+            finding(
+                "served-chain-stale",
+                f"{label} serves a certificate (sha256 {sent[0][:16]}..., until"
+                f" {served[0].not_after[:10]}) that is not the one in the file (until"
+                f" {on_disk.certs[0].not_after[:10]}): the daemon was not reloaded",
+                endpoint=endpoint,
+                hint="mailtls fix --reload, or doveadm reload / postfix reload",
+            )
+        ]
+    missing = len([h for h in kept if h not in sent])
+    return [
+        finding(
+            "served-chain-incomplete",
+            f"{label} serves {len(sent)} certificate(s) where the file holds {len(kept)}"
+            f" ({missing} not sent): the daemon still serves an older chain; reload it",
+            endpoint=endpoint,
+            hint="doveadm reload / postfix reload",
+        )
+    ]
