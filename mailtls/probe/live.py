@@ -11,7 +11,7 @@ from cryptography import x509
 from mailtls.checks.registry import finding
 from mailtls.models import CertInfo, Endpoint, Finding, Listener, Report, ServedChain
 from mailtls.pki.chain import describe
-from mailtls.probe.run import Target, probe_all
+from mailtls.probe.run import Target, probe_all, terminal_progress
 from mailtls.probe.tls import TIMEOUT
 
 
@@ -45,7 +45,7 @@ def live_report(
     """The report with each endpoint's served chains and the live findings added."""
     matched = pairs(report, listeners, host)
     unique = list(dict.fromkeys(target for _, target in matched))
-    wires = dict(zip(unique, probe_all(unique, timeout), strict=True))
+    wires = dict(zip(unique, probe_all(unique, timeout, terminal_progress), strict=True))
     disk: dict[str, ServedChain] = {}
     for chain in report.chains:
         disk.setdefault(chain.endpoint, chain)

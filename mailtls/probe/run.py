@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -59,13 +60,30 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def probe_all(items: Sequence[Target], timeout: float = TIMEOUT) -> list[WireChain]:
-    """Probe concurrently, at most MAX_CONNECTIONS open at once; results in input order."""
+Progress = Callable[[int, int], None]
+
+
+def probe_all(
+    items: Sequence[Target], timeout: float = TIMEOUT, progress: Progress | None = None
+) -> list[WireChain]:
+    """Probe concurrently, at most MAX_CONNECTIONS open at once; results in input order.
+    `progress(done, total)` is called as each probe ends."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_CONNECTIONS) as pool:
         jobs = [
             pool.submit(probe, t.host, t.port, t.starttls, t.servername, timeout) for t in items
         ]
+        if progress is not None:
+            for done, _ in enumerate(concurrent.futures.as_completed(jobs), start=1):
+                progress(done, len(jobs))
         return [job.result() for job in jobs]
+
+
+def terminal_progress(done: int, total: int) -> None:
+    """A one-line counter on stderr, for runs long enough to need one, on a terminal only."""
+    if total >= 8 and sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\rprobed {done}/{total} listeners{end}")
+        sys.stderr.flush()
 
 
 def wire_endpoint(wire: WireChain) -> Endpoint:
@@ -113,7 +131,7 @@ def probe_report(
 ) -> Report:
     context = chain_context(options, FileCache())
     chains, findings = [], []
-    wires = probe_all(items, timeout)
+    wires = probe_all(items, timeout, terminal_progress)
     for wire in wires:
         chain, found = judge(wire, context, options)
         chains += [chain] if chain else []

@@ -165,3 +165,68 @@ def test_targets_follow_the_port() -> None:
     assert targets("mail.example.org:587", None, "x")[0].starttls == "submission"
     assert targets("[::1]:25", None, None) == [Target("::1", 25, "smtp", None)]
     assert len(targets("mail.example.org", None, None)) == 8
+
+
+def line_server(
+    context: ssl.SSLContext,
+    greeting: bytes,
+    replies: dict[bytes, bytes],
+    starttls: bytes,
+    ready: bytes,
+) -> Behaviour:
+    """A server that greets, answers commands from a table, and starts TLS on `starttls`."""
+
+    def run(conn: socket.socket) -> None:
+        conn.sendall(greeting)
+        reader = conn.makefile("rb")
+        while line := reader.readline():
+            command = line.strip().split(b" ")[0].upper()
+            if command == starttls:
+                conn.sendall(ready)
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+                return
+            conn.sendall(replies.get(command, b"500 what?\r\n"))
+
+    return run
+
+
+Dialogue = tuple[bytes, dict[bytes, bytes], bytes, bytes]
+SMTP: Dialogue = (
+    b"220 mail.example.org ESMTP\r\n",
+    {
+        b"EHLO": b"250-mail.example.org\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+        b"LHLO": b"250-mail.example.org\r\n250 STARTTLS\r\n",
+    },
+    b"STARTTLS",
+    b"220 go ahead\r\n",
+)
+POP3: Dialogue = (
+    b"+OK POP3 ready\r\n",
+    {b"CAPA": b"+OK\r\nUSER\r\nSTLS\r\n.\r\n"},
+    b"STLS",
+    b"+OK begin TLS\r\n",
+)
+SIEVE: Dialogue = (
+    b'"IMPLEMENTATION" "x"\r\n"SIEVE" "fileinto"\r\n"STARTTLS"\r\nOK "ready"\r\n',
+    {},
+    b"STARTTLS",
+    b'OK "begin"\r\n',
+)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "dialogue"),
+    [("smtp", SMTP), ("submission", SMTP), ("lmtp", SMTP), ("pop3", POP3), ("sieve", SIEVE)],
+)
+def test_starttls_dialogues(
+    tmp_path: Path,
+    server: Callable[[Behaviour], int],
+    protocol: str,
+    dialogue: tuple[bytes, dict[bytes, bytes], bytes, bytes],
+) -> None:
+    """Each STARTTLS dialogue reaches TLS and captures the served chain."""
+    port = server(line_server(tls_context(tmp_path, "leaf-2026.pem", "issuing-r2.pem"), *dialogue))
+    report = probe_report([Target("127.0.0.1", port, protocol, "mail.example.org")], OPTIONS, 5)
+    assert report.findings == ()
+    assert len(report.chains[0].certs) == 2
