@@ -87,7 +87,7 @@ def terminal_progress(done: int, total: int) -> None:
 
 
 def wire_endpoint(wire: WireChain) -> Endpoint:
-    label = wire.starttls or "implicit TLS"
+    label = f"STARTTLS {wire.starttls}" if wire.starttls else "implicit TLS"
     names = (wire.servername,) if wire.servername else ()
     return Endpoint(
         id=f"{wire.host}:{wire.port}",

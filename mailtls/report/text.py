@@ -33,9 +33,10 @@ def cert_line(number: int, cert: CertInfo) -> str:
 
 def _endpoint_lines(endpoint: Endpoint, chains: list[ServedChain]) -> list[str]:
     state = "enabled" if endpoint.enabled else "disabled"
-    lines = [f"{endpoint.id}  ({endpoint.role}, {state})"]
+    network = endpoint.service == "network"
+    lines = [f"{endpoint.id}  ({endpoint.scope if network else f'{endpoint.role}, {state}'})"]
     rows = [
-        ("source", str(endpoint.source) if endpoint.source else None),
+        ("source", str(endpoint.source) if endpoint.source and not network else None),
         ("cert", endpoint.cert_file),
         ("key", endpoint.key_file),
         ("chain", ", ".join(endpoint.chain_files) or None),
@@ -74,10 +75,12 @@ def render(report: Report, *, colour: bool = False) -> str:
         s: sum(f.severity.value == s for f in report.findings) for s in ("error", "warning", "info")
     }
     summary = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items())
-    out.append(
-        f"{len(report.endpoints)} endpoints in {len(report.configs)} configurations,"
-        f" checked at {report.at[:16].replace('T', ' ')} UTC; {summary}"
+    counted = (
+        f"{len(report.endpoints)} endpoints in {len(report.configs)} configurations"
+        if report.configs
+        else f"{len(report.endpoints)} listener(s) probed"
     )
+    out.append(f"{counted}, checked at {report.at[:16].replace('T', ' ')} UTC; {summary}")
     codes = sorted({f.code for f in report.findings if f.severity.value != "info"})
     if codes:
         out.append(
