@@ -9,7 +9,7 @@ from cryptography.x509 import verification
 
 from mailtls.checks.chain import ChainContext, chain_findings, untrusted
 from mailtls.checks.consistency import different_certs
-from mailtls.checks.files import key_findings, served_groups
+from mailtls.checks.files import Served, key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
 from mailtls.pki.candidates import Candidates
@@ -35,10 +35,15 @@ def chain_context(options: AuditOptions, cache: FileCache) -> ChainContext:
     return ChainContext(options.at, trust, candidates, store)
 
 
-def audit(config: ConfigResult, options: AuditOptions, cache: FileCache | None = None) -> Report:
-    """Check every endpoint; `cache` lets a caller (the fixer) share the files read."""
+def audit(
+    config: ConfigResult,
+    options: AuditOptions,
+    cache: FileCache | None = None,
+    context: ChainContext | None = None,
+) -> Report:
+    """Check every endpoint; a caller (the fixer) may share the files read and the trust store."""
     cache = cache or FileCache()
-    context = chain_context(options, cache)
+    context = context or chain_context(options, cache)
     chains: list[ServedChain] = []
     findings: list[Finding] = list(config.findings)
     for endpoint in config.endpoints:
@@ -74,15 +79,22 @@ def _audit_endpoint(
         findings += key_findings(endpoint, group, cache)
         if not group.certs:
             continue
-        leaf = group.leaf_index()
-        found, validation = chain_findings(endpoint, group, context, leaf)
-        found += leaf_findings(
-            endpoint, group.certs[leaf], group.cert_path, options.at, options.warn_days
-        )
-        if validation.error and not any(_breaks_trust(f) for f in found):
-            found.append(untrusted(endpoint, group, validation))
+        chain, found = judge_chain(endpoint, group, group.leaf_index(), context, options)
+        chains.append(chain)
         findings += found
-        trusted = validation.built is not None and not any(_breaks_trust(f) for f in found)
-        certs = tuple(describe(c) for c in group.certs)
-        chains.append(ServedChain(endpoint.id, certs, trusted, group.key_path))
     return chains, findings
+
+
+def judge_chain(
+    endpoint: Endpoint, group: Served, leaf: int, context: ChainContext, options: AuditOptions
+) -> tuple[ServedChain, list[Finding]]:
+    """Chain and leaf checks on what is served, from a file or over the network alike."""
+    found, validation = chain_findings(endpoint, group, context, leaf)
+    found += leaf_findings(
+        endpoint, group.certs[leaf], group.cert_path, options.at, options.warn_days
+    )
+    if validation.error and not any(_breaks_trust(f) for f in found):
+        found.append(untrusted(endpoint, group, validation))
+    trusted = validation.built is not None and not any(_breaks_trust(f) for f in found)
+    certs = tuple(describe(c) for c in group.certs)
+    return ServedChain(endpoint.id, certs, trusted, group.key_path), found

@@ -48,8 +48,8 @@ class FixResult:
 
 def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = None) -> FixResult:
     cache = FileCache()
-    result = FixResult(audit(config, options.audit, cache))
-    context = chain_context(options.audit, cache)
+    context = chain_context(options.audit, cache)  # the trust store is loaded once
+    result = FixResult(audit(config, options.audit, cache, context))
     online = None if options.offline else (fetcher or AiaFetcher())
     for path, (endpoints, group) in _files_to_fix(result.before, cache).items():
         outcome = _plan_file(path, endpoints, group, cache, context, online)

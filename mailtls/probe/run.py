@@ -9,14 +9,12 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from mailtls.audit import AuditOptions, chain_context
-from mailtls.checks.chain import ChainContext, chain_findings, untrusted
+from mailtls.audit import AuditOptions, chain_context, judge_chain
+from mailtls.checks.chain import ChainContext
 from mailtls.checks.files import Served
-from mailtls.checks.leaf import leaf_findings
 from mailtls.checks.registry import finding
 from mailtls.errors import UsageError
-from mailtls.models import Endpoint, Finding, Location, Report, ServedChain, Severity
-from mailtls.pki.chain import describe
+from mailtls.models import Endpoint, Finding, Location, Report, ServedChain
 from mailtls.pki.load import FileCache
 from mailtls.probe.dialogue import DIALOGUES, PORTS
 from mailtls.probe.tls import TIMEOUT, WireChain, probe
@@ -115,15 +113,9 @@ def judge(
                 "tls-handshake-failed", f"{endpoint.id}: no certificate was sent", endpoint=endpoint
             )
         ]
+    # As sent: the first certificate is the leaf, whatever it is; order mistakes are findings.
     group = Served(f"{wire.host}:{wire.port}", None, certs)
-    found, validation = chain_findings(endpoint, group, context, 0)
-    found += leaf_findings(endpoint, certs[0], group.cert_path, options.at, options.warn_days)
-    if validation.error and not any(f.severity is Severity.ERROR for f in found):
-        found.append(untrusted(endpoint, group, validation))
-    chain = ServedChain(
-        endpoint.id, tuple(describe(c) for c in certs), validation.built is not None
-    )
-    return chain, found
+    return judge_chain(endpoint, group, 0, context, options)
 
 
 def probe_report(
