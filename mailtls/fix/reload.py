@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,13 +70,20 @@ def _postfix_dir(endpoint: Endpoint) -> str:
     return os.path.dirname(endpoint.config)
 
 
+def _binary(name: str) -> str:
+    """Hooks often run with a PATH that lacks /usr/sbin, where postfix and postmap live."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or name
+
+
 def run_steps(steps: Sequence[Step], timeout: float = 60.0) -> list[Outcome]:
-    """Run each step; a failure is reported, and the later steps still run."""
+    """Run each step; a failure is reported, and the later steps still run. Reload commands
+    signal the running daemon and return; the timeout bounds one that does not."""
     outcomes = []
     for step in steps:
+        argv = [_binary(step.argv[0]), *step.argv[1:]]
         try:
             done = subprocess.run(
-                list(step.argv), capture_output=True, text=True, timeout=timeout, check=False
+                argv, capture_output=True, text=True, timeout=timeout, check=False
             )
             text = (done.stdout + done.stderr).strip()
             outcomes.append(Outcome(step, done.returncode == 0, text or f"exit {done.returncode}"))
