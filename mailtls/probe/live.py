@@ -11,8 +11,8 @@ from cryptography import x509
 from mailtls.checks.registry import finding
 from mailtls.models import CertInfo, Endpoint, Finding, Listener, Report, ServedChain
 from mailtls.pki.chain import describe
-from mailtls.probe.run import Target, probe_all, terminal_progress
-from mailtls.probe.tls import TIMEOUT
+from mailtls.probe.run import probe_all, terminal_progress
+from mailtls.probe.tls import TIMEOUT, Target
 
 
 def pairs(

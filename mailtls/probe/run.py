@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from cryptography import x509
 
@@ -17,17 +16,9 @@ from mailtls.errors import UsageError
 from mailtls.models import Endpoint, Finding, Location, Report, ServedChain
 from mailtls.pki.load import FileCache
 from mailtls.probe.dialogue import DIALOGUES, PORTS
-from mailtls.probe.tls import TIMEOUT, WireChain, probe
+from mailtls.probe.tls import TIMEOUT, Target, WireChain, probe
 
 MAX_CONNECTIONS = 16
-
-
-@dataclass(frozen=True)
-class Target:
-    host: str
-    port: int
-    starttls: str | None
-    servername: str | None
 
 
 def targets(address: str, starttls: str | None, servername: str | None) -> list[Target]:
@@ -67,9 +58,7 @@ def probe_all(
     """Probe concurrently, at most MAX_CONNECTIONS open at once; results in input order.
     `progress(done, total)` is called as each probe ends."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_CONNECTIONS) as pool:
-        jobs = [
-            pool.submit(probe, t.host, t.port, t.starttls, t.servername, timeout) for t in items
-        ]
+        jobs = [pool.submit(probe, target, timeout) for target in items]
         if progress is not None:
             for done, _ in enumerate(concurrent.futures.as_completed(jobs), start=1):
                 progress(done, len(jobs))
@@ -85,14 +74,15 @@ def terminal_progress(done: int, total: int) -> None:
 
 
 def wire_endpoint(wire: WireChain) -> Endpoint:
-    label = f"STARTTLS {wire.starttls}" if wire.starttls else "implicit TLS"
-    names = (wire.servername,) if wire.servername else ()
+    target = wire.target
+    label = f"STARTTLS {target.starttls}" if target.starttls else "implicit TLS"
+    names = (target.servername,) if target.servername else ()
     return Endpoint(
-        id=f"{wire.host}:{wire.port}",
+        id=target.address,
         service="network",
         role="server",
-        scope=f"{label}" + (f", SNI {wire.servername}" if wire.servername else ""),
-        source=Location(f"{wire.host}:{wire.port}", 0),
+        scope=label + (f", SNI {target.servername}" if target.servername else ""),
+        source=Location(target.address, 0),
         cert_file=None,
         key_file=None,
         names=names,
@@ -114,7 +104,7 @@ def judge(
             )
         ]
     # As sent: the first certificate is the leaf, whatever it is; order mistakes are findings.
-    group = Served(f"{wire.host}:{wire.port}", None, certs)
+    group = Served(wire.target.address, None, certs)
     return judge_chain(endpoint, group, 0, context, options)
 
 

@@ -13,24 +13,34 @@ TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
-class WireChain:
-    """What one listener sent: the certificates in order (DER), or why there are none."""
+class Target:
+    """Where to connect, how to reach TLS there, and the SNI name to send."""
 
     host: str
     port: int
     starttls: str | None
     servername: str | None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class WireChain:
+    """What one listener sent: the certificates in order (DER), or why there are none."""
+
+    target: Target
     certs: tuple[bytes, ...] = ()
     tls_version: str | None = None
     error_code: str | None = None
     error: str | None = None
 
 
-def probe(
-    host: str, port: int, starttls: str | None, servername: str | None, timeout: float = TIMEOUT
-) -> WireChain:
+def probe(target: Target, timeout: float = TIMEOUT) -> WireChain:
     """One connection; every failure becomes data (`error_code`), never an exception."""
-    base = WireChain(host, port, starttls, servername)
+    host, port, starttls, servername = target.host, target.port, target.starttls, target.servername
+    base = WireChain(target)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as error:
@@ -43,7 +53,7 @@ def probe(
         context.verify_mode = ssl.CERT_NONE  # capture whatever is sent; mailtls judges it
         name = servername if servername is not None else (None if _is_ip(host) else host)
         with context.wrap_socket(sock, server_hostname=name) as tls:
-            return WireChain(host, port, starttls, servername, _sent_chain(tls), tls.version())
+            return WireChain(target, _sent_chain(tls), tls.version())
     except ProbeError as error:
         return _failed(base, error.code, str(error))
     except ssl.SSLError as error:
@@ -69,9 +79,7 @@ def _sent_chain(tls: ssl.SSLSocket) -> tuple[bytes, ...]:
 
 
 def _failed(base: WireChain, code: str, message: str) -> WireChain:
-    return WireChain(
-        base.host, base.port, base.starttls, base.servername, error_code=code, error=message
-    )
+    return WireChain(base.target, error_code=code, error=message)
 
 
 def _is_ip(host: str) -> bool:

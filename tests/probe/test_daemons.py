@@ -13,7 +13,8 @@ from mailtls.config.discover import read_all
 from mailtls.fix.run import FixOptions, fix
 from mailtls.models import Report
 from mailtls.probe.live import live_report
-from mailtls.probe.run import Target, probe_report
+from mailtls.probe.run import probe_report
+from mailtls.probe.tls import Target
 from tests.conftest import FIXTURES, need_binary
 from tests.daemons import dovecot, postfix
 

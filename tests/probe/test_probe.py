@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mailtls.audit import AuditOptions
-from mailtls.probe.run import Target, probe_report, targets
+from mailtls.probe.run import probe_report, targets
+from mailtls.probe.tls import Target
 from tests.conftest import FIXTURES
 
 PKI = FIXTURES / "pki"
