@@ -32,6 +32,13 @@ def _defaults(config_dir: str) -> dict[str, str]:
         values[f"{family}_use_tls"] = "no"
         values[f"{family}_enforce_tls"] = "no"
         values[f"{family}_tls_wrappermode"] = "no"
+    # postscreen answers port 25 and hands STARTTLS to tlsproxy, which uses smtpd's files.
+    for name in ("tls_security_level", "use_tls", "enforce_tls"):
+        values[f"postscreen_{name}"] = f"$smtpd_{name}"
+    for _, cert, key in PAIRS:
+        values[f"tlsproxy_tls_{cert}"] = f"$smtpd_tls_{cert}"
+        values[f"tlsproxy_tls_{key}"] = f"$smtpd_tls_{key}"
+    values["tlsproxy_tls_chain_files"] = "$smtpd_tls_chain_files"
     return values
 
 
@@ -93,16 +100,17 @@ SERVICE_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465
 
 
 def _listeners(config: PostfixConfig) -> list[Listener]:
-    """smtpd inet services that turn TLS on: STARTTLS, or implicit TLS in wrapper mode."""
+    """smtpd and postscreen inet services that turn TLS on: STARTTLS, or implicit TLS in
+    wrapper mode."""
     interfaces = config.value("inet_interfaces").replace(",", " ").split()
     default_host = next((i for i in interfaces if i[:1].isdigit() or ":" in i), "127.0.0.1")
     found = []
     for service in config.services:
-        if service.type != "inet" or service.command != "smtpd":
+        if service.type != "inet" or service.command not in ("smtpd", "postscreen"):
             continue
         host, _, port_name = service.name.rpartition(":")
         port = int(port_name) if port_name.isdigit() else SERVICE_PORTS.get(port_name)
-        if port is None or not _tls_on(config, "smtpd", service):
+        if port is None or not _tls_on(config, service.command, service):
             continue
         wrapper = config.value("smtpd_tls_wrappermode", service) == "yes"
         address = host.strip("[]") or default_host
@@ -153,6 +161,9 @@ def _family_endpoints(
                 "no-certificate", Severity.WARNING, message, where, where.path if where else None
             )
         )
+    if family == "smtpd":  # postscreen on port 25: tlsproxy serves the same files by default
+        screens = [s for s in config.services if s.command == "postscreen"]
+        sharing += [s for s in screens if _files(config, "tlsproxy", s) == global_files]
     found = [replace(e, services=tuple(s.label for s in sharing)) for e in found]
     for service in runners:
         if service not in sharing:
