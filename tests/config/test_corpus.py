@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mailtls.config import dovecot, postfix
+from mailtls.config.discover import read_all
 from mailtls.config.postfix_syntax import parse_master
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
@@ -265,3 +266,12 @@ def test_modoboa_ssl_conf_reaches_keys_only_through_an_absolute_include(
     (endpoint,) = result.endpoints
     assert endpoint.cert_file is None
     assert [f.code for f in result.findings] == ["no-certificate"]
+
+
+def test_docker_mailserver_port_25_is_postscreen_handing_starttls_to_tlsproxy(corpus: Path) -> None:
+    listeners = read_all([str(corpus / "docker-mailserver/target/postfix")], {}).listeners
+    assert [(x.label, x.host, x.port, x.starttls) for x in listeners] == [
+        ("smtp/inet", "127.0.0.1", 25, "smtp"),
+        ("submission/inet", "127.0.0.1", 587, "smtp"),
+        ("submissions/inet", "127.0.0.1", 465, None),
+    ]

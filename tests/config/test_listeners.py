@@ -11,14 +11,6 @@ def rows(paths: list[str]) -> list[tuple[str, str, int, str | None]]:
     return [(x.label, x.host, x.port, x.starttls) for x in read_all(paths, {}).listeners]
 
 
-def test_docker_mailserver_port_25_is_postscreen_handing_starttls_to_tlsproxy(corpus: Path) -> None:
-    assert rows([str(corpus / "docker-mailserver/target/postfix")]) == [
-        ("smtp/inet", "127.0.0.1", 25, "smtp"),
-        ("submission/inet", "127.0.0.1", 587, "smtp"),
-        ("submissions/inet", "127.0.0.1", 465, None),
-    ]
-
-
 def test_dovecot_listeners_follow_inet_listener_blocks_and_protocols(tmp_path: Path) -> None:
     (tmp_path / "dovecot.conf").write_text(
         "protocols = imap\nlisten = 192.0.2.10, ::\nssl_cert = </x\n"
