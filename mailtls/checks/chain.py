@@ -16,6 +16,7 @@ from mailtls.models import Endpoint, Finding
 from mailtls.pki.candidates import Candidates
 from mailtls.pki.chain import PathFacts, fingerprint, issued_by, path_facts, self_signed
 from mailtls.pki.trust import CertPool
+from mailtls.pki.verify import reason, server_verifier
 
 
 @dataclass(frozen=True)
@@ -216,23 +217,19 @@ def validate(
     dns = dns_names(leaf)
     if context.store is None or not dns:
         return Validation(None)
-    verifier = (
-        verification.PolicyBuilder()
-        .store(context.store)
-        .time(context.at)
-        .build_server_verifier(x509.DNSName(dns[0].replace("*", "wildcard", 1)))
-    )
+    verifier = server_verifier(context.store, context.at, dns[0])
     try:
         return Validation(tuple(verifier.verify(leaf, [c for c in served if c is not leaf])))
     except verification.VerificationError as error:
-        return Validation(None, str(error))
+        return Validation(None, reason(error))
 
 
 def untrusted(endpoint: Endpoint, group: Served, validation: Validation) -> Finding:
     """Said only where no other finding explains why validation failed."""
     return finding(
         "untrusted-chain",
-        f"{group.cert_path}: path validation fails: {validation.error}",
+        f"{group.cert_path}: clients reject the chain of '{_name(group.certs[0])}':"
+        f" {validation.error}",
         endpoint=endpoint,
         path=group.cert_path,
     )

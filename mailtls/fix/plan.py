@@ -15,6 +15,7 @@ from mailtls.checks.leaf import dns_names
 from mailtls.models import CertInfo
 from mailtls.pki.chain import fingerprint, key_fits
 from mailtls.pki.load import PrivateKey, parse
+from mailtls.pki.verify import server_verifier
 
 _CERT_BLOCK = re.compile(
     rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----\r?\n.*?-----END (?:X509 |TRUSTED )?"
@@ -83,14 +84,8 @@ def check_result(
     names = dns_names(leaf)
     if store is None or not names:
         return "no trust store or no DNS name to validate the new chain with"
-    verifier = (
-        verification.PolicyBuilder()
-        .store(store)
-        .time(at)
-        .build_server_verifier(x509.DNSName(names[0].replace("*", "wildcard", 1)))
-    )
     try:
-        verifier.verify(certs[0], certs[1:])
+        server_verifier(store, at, names[0]).verify(certs[0], certs[1:])
     except verification.VerificationError as error:
         return f"the new chain does not validate: {error}"
     return None
