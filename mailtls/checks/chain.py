@@ -14,7 +14,14 @@ from mailtls.checks.leaf import dns_names
 from mailtls.checks.registry import finding
 from mailtls.models import Endpoint, Finding
 from mailtls.pki.candidates import Candidates
-from mailtls.pki.chain import PathFacts, fingerprint, issued_by, path_facts, self_signed
+from mailtls.pki.chain import (
+    PathFacts,
+    first_expired_above,
+    path_facts,
+    self_signed,
+    valid_at,
+)
+from mailtls.pki.chain import twin as pki_twin
 from mailtls.pki.trust import CertPool
 from mailtls.pki.verify import reason, server_verifier
 
@@ -50,7 +57,7 @@ def chain_findings(
         return context.candidates.issuers_named(name, group.cert_path)
 
     facts = path_facts(group.certs, context.trust, near, context.at, leaf)
-    found = list(_structure(endpoint, group, facts))
+    found = list(_structure(endpoint, group, facts, context))
     found += _expiry(endpoint, group, facts, context)
     return found, validation
 
@@ -75,13 +82,14 @@ def _valid_path(
         yield from _outlived(endpoint, path, leaf, cert)
 
 
-def _structure(endpoint: Endpoint, group: Served, facts: PathFacts) -> Iterator[Finding]:
+def _structure(
+    endpoint: Endpoint, group: Served, facts: PathFacts, context: ChainContext
+) -> Iterator[Finding]:
     served, path = group.certs, group.cert_path
-    leaf = served[facts.path[0]]
     last = served[facts.path[-1]]
     if facts.missing is not None:
         for index in facts.unrelated:
-            if served[index].subject == last.issuer:
+            if _look_alike(served[index], facts):
                 yield finding(
                     "bad-signature",
                     f"{path} serves '{_name(served[index])}', the right name, but its key did"
@@ -102,6 +110,38 @@ def _structure(endpoint: Endpoint, group: Served, facts: PathFacts) -> Iterator[
             path=path,
             hint="mailtls fix --backup" if facts.candidate is not None else "",
         )
+    yield from _path_end(endpoint, group, facts, context)
+    if not facts.in_order:
+        yield finding(
+            "chain-order",
+            f"{path}: the certificates are not in order (leaf, then each issuer)",
+            endpoint=endpoint,
+            path=path,
+        )
+    for index in facts.unrelated:
+        if not _look_alike(served[index], facts):
+            yield from _extra(endpoint, group, served[index], facts, context)
+    for index in facts.duplicates:
+        yield finding(
+            "duplicate-cert",
+            f"{path} holds '{_name(served[index])}' twice",
+            endpoint=endpoint,
+            path=path,
+        )
+
+
+def _look_alike(cert: x509.Certificate, facts: PathFacts) -> bool:
+    """A served certificate named as the missing issuer (said as bad-signature)."""
+    return facts.missing is not None and cert.subject == facts.missing
+
+
+def _path_end(
+    endpoint: Endpoint, group: Served, facts: PathFacts, context: ChainContext
+) -> Iterator[Finding]:
+    """How the path ends: a served root (trusted or not), or a trusted root that expired."""
+    path = group.cert_path
+    leaf = group.certs[facts.path[0]]
+    last = group.certs[facts.path[-1]]
     if facts.root_served is not None and self_signed(leaf):
         yield finding(
             "self-signed",
@@ -124,29 +164,74 @@ def _structure(endpoint: Endpoint, group: Served, facts: PathFacts) -> Iterator[
             endpoint=endpoint,
             path=path,
         )
-    if not facts.in_order:
+    anchor = facts.anchor
+    if anchor is not None and not self_signed(leaf) and not valid_at(anchor, context.at):
         yield finding(
-            "chain-order",
-            f"{path}: the certificates are not in order (leaf, then each issuer)",
+            "expired-root",
+            f"{path}: the only path ends at '{_name(anchor)}', a trusted root that expired on"
+            f" {_day(anchor)}; clients refuse it: serve the chain to a current root",
             endpoint=endpoint,
             path=path,
         )
-    for index in facts.unrelated:
-        if facts.missing is not None and served[index].subject == last.issuer:
-            continue  # said above as bad-signature
+
+
+def _extra(
+    endpoint: Endpoint,
+    group: Served,
+    cert: x509.Certificate,
+    facts: PathFacts,
+    context: ChainContext,
+) -> Iterator[Finding]:
+    """A served certificate off the path: a stale root, a cross-sign, or unrelated."""
+    path = group.cert_path
+    on_path = [group.certs[i] for i in facts.path] + ([facts.anchor] if facts.anchor else [])
+    if self_signed(cert):
+        expired = "" if valid_at(cert, context.at) else f", expired on {_day(cert)}"
+        yield finding(
+            "root-in-chain",
+            f"{path} also serves the root '{_name(cert)}'{expired}, which is not on the path"
+            f" clients take (it ends at '{_name(on_path[-1])}'): drop it",
+            endpoint=endpoint,
+            path=path,
+        )
+        return
+    twin = pki_twin(cert, on_path)
+    if twin is None:
         yield finding(
             "unrelated-cert",
-            f"{path} also holds '{_name(served[index])}', which is not on the leaf's path",
+            f"{path} also holds '{_name(cert)}', which is not on the leaf's path",
             endpoint=endpoint,
             path=path,
         )
-    for index in facts.duplicates:
+        return
+
+    def above(child: x509.Certificate) -> list[x509.Certificate]:
+        return [*group.certs, *context.trust.issuers_named(child.issuer)]
+
+    dead = first_expired_above(cert, above, context.at)
+    crossed = f"'{_name(cert)}' cross-signed by '{_name(cert.issuer)}'"
+    if dead is not None:
+        which = "it" if dead is cert else f"'{_name(dead)}' above it"
         yield finding(
-            "duplicate-cert",
-            f"{path} holds '{_name(served[index])}' twice",
+            "expired-cross-sign",
+            f"{path} serves {crossed}, and {which} expired on {_day(dead)}; clients take the"
+            f" path to '{_name(on_path[-1])}' without it, but older clients that follow it fail"
+            " (the 2020 AddTrust and 2021 DST Root CA X3 outages): drop it",
             endpoint=endpoint,
             path=path,
         )
+    else:
+        yield finding(
+            "cross-sign-served",
+            f"{path} also serves {crossed}: clients that trust '{_name(twin)}' do not need"
+            f" it; it helps only those that still rely on '{_name(cert.issuer)}'",
+            endpoint=endpoint,
+            path=path,
+        )
+
+
+def _day(cert: x509.Certificate) -> str:
+    return cert.not_valid_after_utc.date().isoformat()
 
 
 def _expiry(
@@ -154,28 +239,18 @@ def _expiry(
 ) -> Iterator[Finding]:
     served, path = group.certs, group.cert_path
     leaf = served[facts.path[0]]
-    for position, index in enumerate(facts.path[1:], start=1):
+    for index in facts.path[1:]:
         cert = served[index]
-        ends = cert.not_valid_after_utc.date().isoformat()
-        if cert.not_valid_after_utc < context.at:
-            child = served[facts.path[position - 1]]
-            if _trusted_twin(child, cert, context):
-                yield finding(
-                    "expired-cross-sign",
-                    f"{path} serves '{_name(cert)}' cross-signed by '{_name(cert.issuer)}',"
-                    f" expired on {ends}; a valid path exists without it, but older clients"
-                    " follow the expired one (the 2020 AddTrust and 2021 DST Root CA X3 outages)",
-                    endpoint=endpoint,
-                    path=path,
-                )
-            else:
-                yield finding(
-                    "expired-intermediate",
-                    f"{path}: the intermediate '{_name(cert)}' expired on {ends}",
-                    endpoint=endpoint,
-                    path=path,
-                )
-        elif not self_signed(cert):
+        if self_signed(cert):
+            continue  # a served root: judged by how the path ends
+        if not valid_at(cert, context.at) and cert.not_valid_after_utc < context.at:
+            yield finding(
+                "expired-intermediate",
+                f"{path}: the intermediate '{_name(cert)}' expired on {_day(cert)}",
+                endpoint=endpoint,
+                path=path,
+            )
+        else:
             yield from _outlived(endpoint, path, leaf, cert)
 
 
@@ -185,21 +260,12 @@ def _outlived(
     if cert.not_valid_after_utc < leaf.not_valid_after_utc:
         yield finding(
             "intermediate-expires-before-leaf",
-            f"{path}: '{_name(cert)}' expires on {cert.not_valid_after_utc.date().isoformat()},"
+            f"{path}: '{_name(cert)}' expires on {_day(cert)},"
             f" before the leaf does ({leaf.not_valid_after_utc.date().isoformat()});"
             " renew the chain by then",
             endpoint=endpoint,
             path=path,
         )
-
-
-def _trusted_twin(child: x509.Certificate, cert: x509.Certificate, context: ChainContext) -> bool:
-    """A trusted, unexpired self-signed root with this name and key also signs `child`."""
-    for root in context.trust.issuers_named(cert.subject):
-        other = fingerprint(root) != fingerprint(cert)
-        if other and root.not_valid_after_utc > context.at and issued_by(child, root):
-            return self_signed(root)
-    return False
 
 
 @dataclass(frozen=True)

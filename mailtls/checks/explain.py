@@ -55,10 +55,27 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         SHOW_DATES,
     ),
     "expired-cross-sign": (
-        "An expired cross-certificate is served although a valid path exists without it. New"
-        " clients find the valid path; older ones follow the expired one and fail. This caused"
-        " the AddTrust (2020) and DST Root CA X3 (2021) outages.",
+        "A cross-certificate is served that has expired, or whose issuing root has (a"
+        " cross-sign is dead when anything above it is). Clients that trust the newer root stop"
+        " there and succeed; older ones follow the cross-sign and fail. This caused the"
+        " AddTrust (2020) and DST Root CA X3 (2021) outages.",
         "Remove the cross-signed certificate (or take the CA's current chain without it).",
+        SHOW_CHAIN,
+    ),
+    "cross-sign-served": (
+        "A live cross-certificate is served beside a path to a root the trust store holds."
+        " Clients with that root do not use it; clients that only have the older root do. It"
+        " is often deliberate (Let's Encrypt served ISRG Root X1 cross-signed by DST Root CA X3"
+        " for old Android until 2024).",
+        "Nothing, while the older root and the cross-sign are both valid. Drop it once clients"
+        " that lack the newer root no longer matter, or before the older root expires.",
+        SHOW_CHAIN,
+    ),
+    "expired-root": (
+        "The only path from the leaf ends at a root that has expired. Clients refuse the chain;"
+        " those with a newer root would need the chain that leads to it.",
+        "Take the CA's current chain (the one to its newer root), or renew with a CA whose root"
+        " clients hold.",
         SHOW_CHAIN,
     ),
     "intermediate-expires-before-leaf": (

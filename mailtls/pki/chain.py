@@ -114,15 +114,20 @@ def describe(cert: x509.Certificate) -> CertInfo:
     )
 
 
+MAX_SERVED = 100  # OpenSSL's default verify depth: longer chains are cut there
+
+
 @dataclass(frozen=True)
 class PathFacts:
-    """How the served certificates link up, from the leaf towards a root."""
+    """How the served certificates link up, from the leaf towards a root, the way a client
+    builds the path: at each step a trusted root that signs the certificate ends the path,
+    before any served certificate (a cross-sign) is followed past it."""
 
     path: tuple[int, ...]  # indexes into the served list: leaf, its issuer, ...
     unrelated: tuple[int, ...]  # served, but not on the leaf's path
     duplicates: tuple[int, ...]  # served again after an identical certificate
     root_served: int | None  # a self-signed certificate that ends the served path
-    anchor: x509.Certificate | None  # the trusted root that signs the path's end
+    anchor: x509.Certificate | None  # the trusted root that ends the path
     missing: x509.Name | None  # the issuer neither served nor trusted
     candidate: x509.Certificate | None  # a certificate found elsewhere that is that issuer
     candidate_source: str = ""
@@ -130,6 +135,10 @@ class PathFacts:
     @property
     def in_order(self) -> bool:
         return self.path[0] == 0 and list(self.path) == sorted(self.path)
+
+
+def valid_at(cert: x509.Certificate, at: dt.datetime) -> bool:
+    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
 
 
 def path_facts(
@@ -143,7 +152,7 @@ def path_facts(
     to the trust store; say what is missing and where a candidate for it was found."""
     seen: set[bytes] = set()
     duplicates, remaining = [], []
-    for index, cert in enumerate(served):
+    for index, cert in enumerate(served[:MAX_SERVED]):
         if fingerprint(cert) in seen:
             duplicates.append(index)
         else:
@@ -151,24 +160,33 @@ def path_facts(
             if index != leaf:
                 remaining.append(index)
     path = [leaf]
+    anchor: x509.Certificate | None = None
     while not self_signed(served[path[-1]]):
-        parent = next((i for i in remaining if issued_by(served[path[-1]], served[i])), None)
-        if parent is None:
+        current = served[path[-1]]
+        parents = [i for i in remaining if issued_by(current, served[i])]
+        anchors = [c for c in trust.issuers_named(current.issuer) if issued_by(current, c)]
+        live = [c for c in anchors if valid_at(c, at)]
+        held = [i for i in parents if trust.holds(served[i])]
+        if live and not held:  # a client stops at its own root, whatever is served beside
+            anchor = max(live, key=lambda c: c.not_valid_after_utc)
             break
+        if not parents:
+            anchor = max(anchors, key=lambda c: c.not_valid_after_utc) if anchors else None
+            break
+        # Prefer what the trust store holds, then a parent valid now and for longest.
+        parent = max(
+            held or parents,
+            key=lambda i: (valid_at(served[i], at), served[i].not_valid_after_utc),
+        )
         path.append(parent)
         remaining.remove(parent)
     last = served[path[-1]]
     if self_signed(last):
-        trusted = any(
-            fingerprint(c) == fingerprint(last) for c in trust.issuers_named(last.subject)
-        )
-        anchor = last if trusted else None
+        anchor = last if trust.holds(last) else None
         return PathFacts(
             tuple(path), tuple(remaining), tuple(duplicates), path[-1], anchor, None, None
         )
-    anchors = [c for c in trust.issuers_named(last.issuer) if issued_by(last, c)]
-    if anchors:
-        anchor = max(anchors, key=lambda c: c.not_valid_after_utc)
+    if anchor is not None:
         return PathFacts(tuple(path), tuple(remaining), tuple(duplicates), None, anchor, None, None)
     signers = [(c, where) for c, where in candidates(last.issuer) if issued_by(last, c)]
     # Prefer an issuer valid now and for longest: the one a fixer should serve.
@@ -177,3 +195,33 @@ def path_facts(
     return PathFacts(
         tuple(path), tuple(remaining), tuple(duplicates), None, None, last.issuer, candidate, source
     )
+
+
+def twin(cert: x509.Certificate, others: list[x509.Certificate]) -> x509.Certificate | None:
+    """The certificate among `others` with `cert`'s name and key: `cert` is then a
+    cross-sign of it (or it of `cert`), certifying the same CA under another issuer."""
+    for other in others:
+        same_ca = other.subject == cert.subject and other.public_key() == cert.public_key()
+        if same_ca and fingerprint(other) != fingerprint(cert):
+            return other
+    return None
+
+
+def first_expired_above(
+    cert: x509.Certificate,
+    issuers: Callable[[x509.Certificate], list[x509.Certificate]],
+    at: dt.datetime,
+) -> x509.Certificate | None:
+    """`cert` or the first certificate above it (its issuer, that one's issuer...; among
+    `issuers(child)`) that has expired at `at`: a cross-sign is dead when anything above is."""
+    current = cert
+    for _ in range(MAX_SERVED):
+        if current.not_valid_after_utc < at:
+            return current
+        if self_signed(current):
+            return None
+        parent = next((c for c in issuers(current) if issued_by(current, c)), None)
+        if parent is None:
+            return None
+        current = parent
+    return None

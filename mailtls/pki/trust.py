@@ -41,6 +41,9 @@ class CertPool:
     def issuers_named(self, name: x509.Name) -> list[x509.Certificate]:
         return self.by_subject.get(name.public_bytes(), [])
 
+    def holds(self, cert: x509.Certificate) -> bool:
+        return cert.fingerprint(hashes.SHA256()) in self.sources
+
     def source_of(self, cert: x509.Certificate) -> str:
         return self.sources.get(cert.fingerprint(hashes.SHA256()), "")
 

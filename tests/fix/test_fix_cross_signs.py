@@ -1,0 +1,50 @@
+"""`mailtls fix` on the 2021 chain: it drops the dead cross-sign and the expired old root, and
+never goes looking for the removed root (a removed root is not a missing intermediate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography import x509
+
+from fixtures.build import key_pem, pem
+from mailtls.audit import AuditOptions
+from mailtls.config.discover import read_all
+from mailtls.fix.aia import AiaFetcher
+from mailtls.fix.run import FixOptions, exit_code, fix
+from tests.checks.test_cross_signs import AFTER_DST, dst_2021
+
+
+class CountingFetcher(AiaFetcher):
+    """The real fetcher, counting what it is asked for: the test asserts it is asked nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def issuers_of(self, cert: x509.Certificate) -> list[tuple[x509.Certificate, str]]:
+        self.asked.append(cert.subject.rfc4514_string())
+        return super().issuers_of(cert)
+
+
+def test_fix_drops_dead_cross_sign_and_old_root_without_fetching(tmp_path: Path) -> None:
+    h = dst_2021()
+    (tmp_path / "cert.pem").write_bytes(
+        pem(h.leaf.cert, h.issuing.cert, h.cross.cert, h.old_root.cert)
+    )
+    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
+    (tmp_path / "key.pem").chmod(0o600)
+    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
+    settings = AuditOptions(
+        at=AFTER_DST, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False
+    )
+    fetcher = CountingFetcher()
+    options = FixOptions(audit=settings, backup=False, lock_file=str(tmp_path / "lock"))
+    result = fix(read_all([str(conf)], {}), options, fetcher)
+    assert fetcher.asked == []
+    served = x509.load_pem_x509_certificates((tmp_path / "cert.pem").read_bytes())
+    assert served == [h.leaf.cert, h.issuing.cert]
+    assert result.after is not None and result.after.findings == ()
+    assert exit_code(result, dry_run=False) == 0
