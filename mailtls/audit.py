@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography.x509 import verification
 
@@ -80,6 +80,8 @@ def _audit_endpoint(
         if not group.certs:
             continue
         chain, found = judge_chain(endpoint, group, group.leaf_index(), context, options)
+        if any(f.code == "not-pem" and f.path == group.cert_path for f in findings):
+            chain = replace(chain, trusted=False)  # the daemon cannot even load it
         chains.append(chain)
         findings += found
     return chains, findings

@@ -111,10 +111,22 @@ def _structure(
             hint="mailtls fix --backup" if facts.candidate is not None else "",
         )
     yield from _path_end(endpoint, group, facts, context)
-    if not facts.in_order:
+    if group.unordered:
+        pass  # said as not-pem; the fix writes PEM in order
+    elif facts.path[0] != 0:
+        yield finding(
+            "leaf-not-first",
+            f"{path}: the first certificate is '{_name(served[0])}', not the leaf"
+            f" '{_name(served[facts.path[0]])}'; the daemons serve the first one as their own and"
+            " match the key against it, so Dovecot fails every handshake ('Key is for a"
+            " different cert than ssl_cert') and Postfix refuses the key",
+            endpoint=endpoint,
+            path=path,
+        )
+    elif not facts.in_order:
         yield finding(
             "chain-order",
-            f"{path}: the certificates are not in order (leaf, then each issuer)",
+            f"{path}: the leaf is first, but its issuers are not in order after it",
             endpoint=endpoint,
             path=path,
         )

@@ -24,9 +24,35 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         " point the config at fullchain.pem. `mailtls fix --backup` does this.",
         SHOW_CHAIN,
     ),
+    "leaf-not-first": (
+        "Dovecot and Postfix load the file's first certificate as the server's own and check the"
+        " private key against it. With an intermediate first, Dovecot 2.3 fails every handshake"
+        " ('Key is for a different cert than ssl_cert') and Postfix refuses the key; without a"
+        " key check, clients get the intermediate as the server certificate and reject it.",
+        "Rewrite the file leaf first, then its issuers: `mailtls fix --backup` does this.",
+        SHOW_CHAIN,
+    ),
+    "not-pem": (
+        "The daemons read certificates with OpenSSL's PEM readers. A DER file, or a PKCS#7"
+        " bundle (.p7b, .p7c, as some CAs ship chains), holds the right certificates in a form"
+        " they cannot load: Dovecot says 'There is no valid PEM certificate', Postfix fails to"
+        " load the certificate file.",
+        "Convert to PEM, leaf first: openssl pkcs7 -print_certs -in FILE.p7b (or openssl x509"
+        " -inform DER -in FILE.der), or `mailtls fix --backup`, which writes the same"
+        " certificates as PEM in order.",
+        "openssl pkcs7 -inform DER -in FILE -print_certs -noout",
+    ),
+    "key-not-pem": (
+        "The daemons read private keys as PEM only; a DER key file cannot be loaded, so the"
+        " daemon refuses to start or fails every handshake.",
+        "openssl pkey -inform DER -in KEY.der -out KEY.pem, mode 0600, and point the"
+        " configuration at KEY.pem. mailtls does not rewrite keys.",
+        "openssl pkey -inform DER -in FILE -noout -text",
+    ),
     "chain-order": (
-        "TLS 1.2 says the leaf comes first and each certificate is followed by its issuer. Many"
-        " clients reorder, some (older Java, embedded MTAs) do not and fail.",
+        "The leaf is first, but its issuers are not in order after it. TLS 1.2 says each"
+        " certificate is followed by its issuer. Many clients reorder, some (older Java,"
+        " embedded MTAs) do not and fail.",
         "Rewrite the file in order: leaf, its issuer, that one's issuer.",
         SHOW_CHAIN,
     ),

@@ -22,6 +22,7 @@ class Served:
     certs: list[x509.Certificate] = field(default_factory=list)
     keys: list[PrivateKey] = field(default_factory=list)
     key_encrypted: bool = False
+    unordered: bool = False  # PKCS#7 holds a set of certificates: their order means nothing
 
     def leaf_index(self) -> int:
         """The server's own certificate: the one its key fits, else the first that is no CA."""
@@ -43,6 +44,8 @@ def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], l
         findings.append(_file_problem(endpoint, cert))
         return [], findings
     group = Served(endpoint.cert_file, endpoint.key_file, list(cert.certs))
+    group.unordered = any("PKCS#7" in form for form in cert.forms)
+    findings += _not_pem(endpoint, cert)
     if not group.certs:
         findings.append(
             finding(
@@ -56,7 +59,38 @@ def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], l
     key = cache.get(endpoint.key_file) if endpoint.key_file else None
     if key is not None:
         group.keys, group.key_encrypted = list(key.keys), key.encrypted
+        if key.path != cert.path:
+            findings += _not_pem(endpoint, key)
     return [group], findings
+
+
+def _not_pem(endpoint: Endpoint, loaded: LoadedFile) -> list[Finding]:
+    """Dovecot and Postfix read certificates and keys with OpenSSL's PEM readers: a DER or
+    PKCS#7 file that mailtls can parse is still a file the daemon cannot load."""
+    if not loaded.forms:
+        return []
+    forms = " and ".join(sorted(loaded.forms))
+    if any(b.kind == "cert" and b.form != "PEM" for b in loaded.blocks):
+        return [
+            finding(
+                "not-pem",
+                f"{loaded.path} holds {forms}, not PEM: Dovecot says 'There is no valid PEM"
+                " certificate' and Postfix cannot load it either",
+                endpoint=endpoint,
+                path=loaded.path,
+                hint="mailtls fix writes the same certificates as PEM",
+            )
+        ]
+    return [
+        finding(
+            "key-not-pem",
+            f"{loaded.path} holds a {forms} key, not PEM: neither Dovecot nor Postfix can load it",
+            endpoint=endpoint,
+            path=loaded.path,
+            hint=f"openssl pkey -inform DER -in {loaded.path} -out KEY.pem (then point the"
+            " configuration at KEY.pem, mode 0600)",
+        )
+    ]
 
 
 def _file_problem(endpoint: Endpoint, loaded: LoadedFile) -> Finding:
@@ -74,6 +108,7 @@ def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding])
         if loaded.problem:
             findings.append(_file_problem(endpoint, loaded))
             continue
+        findings += _not_pem(endpoint, loaded)
         for block in loaded.blocks:
             if block.kind in ("key", "encrypted-key"):
                 groups.append(Served(path, path, key_encrypted=block.kind == "encrypted-key"))

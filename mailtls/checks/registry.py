@@ -26,9 +26,12 @@ _CODES = [
     Code("key-mismatch", E, False, "the private key does not belong to the certificate"),
     Code("key-permissions", W, False, "the private key is readable by others or not owned by root"),
     Code("key-encrypted", E, False, "the private key needs a passphrase the daemon may not have"),
+    Code("not-pem", E, True, "a DER or PKCS#7 certificate file: the daemons read only PEM"),
+    Code("key-not-pem", E, False, "a DER key file: the daemons read only PEM"),
     # chain
     Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),
-    Code("chain-order", W, True, "the chain's certificates are not leaf first, issuer next"),
+    Code("leaf-not-first", E, True, "the file's first certificate is not the server's own"),
+    Code("chain-order", W, True, "the leaf is first but its issuers are out of order"),
     Code("root-in-chain", INFO, True, "the root is served; clients ignore it, it only costs bytes"),
     Code("unrelated-cert", W, True, "a served certificate is not on the leaf's path"),
     Code("duplicate-cert", INFO, True, "the same certificate is served twice"),

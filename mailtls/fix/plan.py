@@ -17,9 +17,10 @@ from mailtls.pki.chain import fingerprint, key_fits
 from mailtls.pki.load import PrivateKey, parse
 from mailtls.pki.verify import server_verifier
 
+# PKCS#7 blocks hold certificates too: the daemons cannot read them, so they are replaced.
 _CERT_BLOCK = re.compile(
-    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----\r?\n.*?-----END (?:X509 |TRUSTED )?"
-    rb"CERTIFICATE-----[ \t]*(?:\r?\n)?",
+    rb"-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE|PKCS7)-----\r?\n.*?-----END \1-----"
+    rb"[ \t]*(?:\r?\n)?",
     re.S,
 )
 
@@ -51,6 +52,8 @@ class Refusal:
 def rewrite(old: bytes, chain: list[x509.Certificate]) -> bytes:
     """`old` with its certificate blocks replaced by `chain`, at the place of the first one.
     Keys and text outside the certificate blocks stay where they are; CRLF files stay CRLF."""
+    if b"-----BEGIN " not in old:
+        old = b""  # DER or DER PKCS#7: nothing but those certificates, written anew as PEM
     spans = [match.span() for match in _CERT_BLOCK.finditer(old)]
     new_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
     if b"\r\n" in old:

@@ -126,8 +126,6 @@ def _plan_file(
             )
         return Refusal(path, owners, f"{path} is in a {tool} lineage; fix it with {tool} itself")
     data = cache.get(path).data
-    if b"-----BEGIN" not in data:
-        return Refusal(path, owners, "not a PEM file; the daemons need PEM: convert it by hand")
     leaf = group.certs[group.leaf_index()]
     built = build_chain(leaf, _lookups(group, leaf, context, fetcher), context.trust, context.at)
     if built.error:

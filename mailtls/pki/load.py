@@ -32,6 +32,7 @@ class Block:
     kind: str  # "cert", "key", "encrypted-key"
     cert: x509.Certificate | None = None
     key: PrivateKey = None
+    form: str = "PEM"  # or "DER", "PKCS#7": forms OpenSSL's PEM readers in the daemons skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class LoadedFile:
     @property
     def keys(self) -> tuple[PrivateKey, ...]:
         return tuple(b.key for b in self.blocks if b.kind == "key")
+
+    @property
+    def forms(self) -> set[str]:
+        """The forms of the blocks that are not PEM the daemons read: DER, PKCS#7."""
+        return {b.form for b in self.blocks if b.form != "PEM"}
 
     @property
     def encrypted(self) -> bool:
@@ -112,7 +118,8 @@ def _pem_block(label: bytes, pem: bytes) -> list[Block]:
         pem = pem.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE").replace(b"X509 ", b"")
         return [Block("cert", cert=x509.load_pem_x509_certificate(pem))]
     if label == b"PKCS7":
-        return [Block("cert", cert=c) for c in pkcs7.load_pem_pkcs7_certificates(pem)]
+        certs = pkcs7.load_pem_pkcs7_certificates(pem)
+        return [Block("cert", cert=c, form="PKCS#7") for c in certs]
     if label == b"ENCRYPTED PRIVATE KEY" or (label in _KEY_LABELS and b"ENCRYPTED" in pem):
         return [Block("encrypted-key")]
     if label in _KEY_LABELS:
@@ -122,15 +129,17 @@ def _pem_block(label: bytes, pem: bytes) -> list[Block]:
 
 def _parse_der(data: bytes) -> list[Block]:
     loaders: tuple[Callable[[bytes], list[Block]], ...] = (
-        lambda d: [Block("cert", cert=x509.load_der_x509_certificate(d))],
-        lambda d: [Block("cert", cert=c) for c in pkcs7.load_der_pkcs7_certificates(d)],
-        lambda d: [Block("key", key=serialization.load_der_private_key(d, None))],
+        lambda d: [Block("cert", cert=x509.load_der_x509_certificate(d), form="DER")],
+        lambda d: [
+            Block("cert", cert=c, form="DER PKCS#7") for c in pkcs7.load_der_pkcs7_certificates(d)
+        ],
+        lambda d: [Block("key", key=serialization.load_der_private_key(d, None), form="DER")],
     )
     for loader in loaders:
         try:
             return loader(data)
         except TypeError:  # a DER key that wants a password
-            return [Block("encrypted-key")]
+            return [Block("encrypted-key", form="DER")]
         except ValueError:
             continue
     return []

@@ -32,23 +32,29 @@ def run_audit(
     **options: object,
 ) -> Report:
     """Serve `certs` (fixture names, in this order) with `key` from a server at tmp_path."""
-    cert_file = tmp_path / "cert.pem"
-    cert_file.write_bytes(b"".join((PKI / f"{c}.pem").read_bytes() for c in certs))
-    key_file = tmp_path / "key.pem"
+    (tmp_path / "cert.pem").write_bytes(b"".join((PKI / f"{c}.pem").read_bytes() for c in certs))
     if key is not None:
-        key_file.write_bytes((PKI / f"{key}.key").read_bytes())
-        key_file.chmod(key_mode)
+        (tmp_path / "key.pem").write_bytes((PKI / f"{key}.key").read_bytes())
+        (tmp_path / "key.pem").chmod(key_mode)
+    return audit_server(tmp_path, names=names, at=at, **options)
+
+
+def audit_server(
+    tmp_path: Path, *, names: tuple[str, ...] = (), at: dt.datetime = AT, **options: object
+) -> Report:
+    """Audit the server whose cert.pem and key.pem are in tmp_path (as run_audit wrote them)."""
     endpoint = Endpoint(
         id="dovecot:global",
         service="dovecot",
         role="server",
         scope="global",
         source=Location(str(tmp_path / "dovecot.conf"), 3),
-        cert_file=str(cert_file),
-        key_file=str(key_file),
+        cert_file=str(tmp_path / "cert.pem"),
+        key_file=str(tmp_path / "key.pem"),
         names=names,
     )
-    settings = AuditOptions(at=at, ca_files=TRUST, system_trust=False, **options)  # type: ignore[arg-type]
+    options.setdefault("ca_files", TRUST)
+    settings = AuditOptions(at=at, system_trust=False, **options)  # type: ignore[arg-type]
     return audit(ConfigResult((endpoint,)), settings)
 
 
@@ -79,7 +85,14 @@ def test_correct_rsa_chain_is_silent(tmp_path: Path) -> None:
 # (served certificates, key, extra options, the codes that must fire, nothing more)
 CASES = {
     "missing-intermediate": (["leaf-2026"], "leaf-2026", {}, ["missing-intermediate"]),
-    "chain-order": (["issuing-r2", "leaf-2026"], "leaf-2026", {}, ["chain-order"]),
+    # The daemons take the first certificate as theirs and match the key against it.
+    "leaf-not-first": (["issuing-r2", "leaf-2026"], "leaf-2026", {}, ["leaf-not-first"]),
+    "chain-order": (
+        ["leaf-private", "other-root", "other-issuing"],
+        "leaf-private",
+        {"ca_files": (*TRUST, str(PKI / "other-root.pem"))},
+        ["chain-order", "root-in-chain"],
+    ),
     "root-in-chain": (["leaf-2026", "issuing-r2", "root"], "leaf-2026", {}, ["root-in-chain"]),
     "unrelated-cert": (
         ["leaf-2026", "issuing-r2", "issuing-r1"],
@@ -277,9 +290,11 @@ def test_every_registered_code_has_a_test_that_fires_it() -> None:
     cross-sign codes in test_cross_signs.py (their files are scanned)."""
     fired = {code for case in CASES.values() for code in case[3]} | FIRED_ELSEWHERE
     tests = Path(__file__).parent.parent
-    config_tests = (
-        "".join(p.read_text() for d in ("config", "probe") for p in (tests / d).glob("*.py"))
-        + (tests / "checks" / "test_cross_signs.py").read_text()
+    config_tests = "".join(
+        p.read_text() for d in ("config", "probe") for p in (tests / d).glob("*.py")
+    ) + "".join(
+        (tests / "checks" / name).read_text()
+        for name in ("test_cross_signs.py", "test_file_forms.py")
     )
     fired |= {code for code in CODES if f'"{code}"' in config_tests}
     assert set(CODES) - fired == set(NO_FIXTURE)
