@@ -14,13 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The demo: the story's mail server, renewed leaf copied in without its new intermediate.
-# git keeps no file modes: give the demo's key the 0600 a real server's key has.
+# The demo: the story's mail server (renewed leaf copied in without its new intermediate),
+# on a copy: audit (exit 1), fix, audit clean (exit 0).
 demo: setup
-	chmod 600 fixtures/demo/etc/ssl/mail.example.org.key
-	$(BIN)/mailtls audit --ca-file fixtures/demo/etc/ssl/root.pem \
-	  fixtures/demo/etc/dovecot fixtures/demo/etc/postfix; \
-	  code=$$?; echo "(mailtls exited with $$code)"; [ $$code -le 1 ]
+	sh fixtures/demo/run.sh $(BIN)/mailtls
 
 # Debian's daemons are the oracles of the parser tests (doveconf, postconf); installed once.
 debian-packages:
