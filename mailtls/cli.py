@@ -59,8 +59,17 @@ SystemTrust = Annotated[
 Paths = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Dovecot or Postfix config files or folders (default: /etc/dovecot /etc/postfix)"
+        help="Dovecot or Postfix config files or folders, or certificate files"
+        " (default: /etc/dovecot /etc/postfix)"
     ),
+]
+KeyFile = Annotated[
+    str | None,
+    typer.Option("--key", help="For a certificate file: its private key (else not checked)."),
+]
+Names = Annotated[
+    list[str] | None,
+    typer.Option("--name", help="For a certificate file: a name it must cover (repeatable)."),
 ]
 
 
@@ -103,13 +112,15 @@ def audit(
         str | None,
         typer.Option("--host", help="With --live: connect here, not to the listen address."),
     ] = None,
+    key: KeyFile = None,
+    name: Names = None,
 ) -> None:
     """Read the configuration as the daemons do and check every certificate, key and chain."""
     from mailtls.audit import audit
     from mailtls.config.discover import read_all
 
     options = _audit_options(ca_file, intermediates, at, warn_days, system_trust)
-    config = read_all(paths or [], os.environ)
+    config = read_all(paths or [], os.environ, key_file=key, names=name or ())
     result = audit(config, options)
     if live:
         from mailtls.probe.live import live_report
@@ -171,6 +182,8 @@ def fix(
     intermediates: Intermediates = None,
     at: At = None,
     system_trust: SystemTrust = True,
+    key: KeyFile = None,
+    name: Names = None,
 ) -> None:
     """Complete and reorder certificate chains in place: safely, with backups."""
     from mailtls.config.discover import read_all
@@ -188,7 +201,8 @@ def fix(
         dovecot_command=dovecot_reload,
         postfix_command=postfix_reload,
     )
-    result = run_fix(read_all(paths or [], os.environ), options)
+    config = read_all(paths or [], os.environ, key_file=key, names=name or ())
+    result = run_fix(config, options)
     sys.stdout.write(fix_text.render(result, dry_run=dry_run, diff=diff))
     raise typer.Exit(exit_code(result, dry_run))
 

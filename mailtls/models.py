@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-Service = Literal["dovecot", "postfix", "network"]
+Service = Literal["dovecot", "postfix", "network", "file"]
 Role = Literal["server", "client"]
 
 

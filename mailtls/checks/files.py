@@ -132,6 +132,8 @@ def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterato
             path=group.key_path,
         )
         return
+    if not group.keys and endpoint.service == "file" and group.key_path is None:
+        return  # a certificate file checked alone: its key is checked only when given
     if not group.keys:
         where = group.key_path or group.cert_path
         problem = cache.get(where).detail if group.key_path else ""

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from mailtls.config import dovecot, postfix
+from mailtls.config import certfile, dovecot, postfix
 from mailtls.config.source import ConfigFiles, describe_os_error
 from mailtls.errors import ConfigError, UsageError
 from mailtls.models import ConfigResult
@@ -15,7 +15,8 @@ DEFAULT_PATHS = ("/etc/dovecot", "/etc/postfix")
 
 
 def classify(path: str) -> tuple[str, str]:
-    """(`dovecot` or `postfix`, the file or folder to read) for one command-line path."""
+    """(`dovecot`, `postfix` or `certificate`, the file or folder to read) for one
+    command-line path."""
     try:
         is_dir = os.path.isdir(path)
         os.stat(path)
@@ -29,25 +30,37 @@ def classify(path: str) -> tuple[str, str]:
         raise ConfigError(f"{path}: holds neither dovecot.conf nor main.cf")
     if os.path.basename(path) in ("main.cf", "master.cf"):
         return "postfix", os.path.dirname(path) or "."
+    if certfile.is_certificate_file(path):
+        return "certificate", path
     return "dovecot", path
 
 
 def read_all(
-    paths: Sequence[str], env: Mapping[str, str], files: ConfigFiles | None = None
+    paths: Sequence[str],
+    env: Mapping[str, str],
+    files: ConfigFiles | None = None,
+    *,
+    key_file: str | None = None,
+    names: Sequence[str] = (),
 ) -> ConfigResult:
-    """Read every configuration named (or the system's, when none is named)."""
+    """Read every configuration named (or the system's, when none is named). A certificate
+    file is one endpoint; `key_file` and `names` (--key, --name) are for such files only."""
     files = files or ConfigFiles()
     if not paths:
         paths = [p for p in DEFAULT_PATHS if os.path.isdir(p)]
         if not paths:
             raise UsageError("no /etc/dovecot or /etc/postfix here: name the configuration")
     result = ConfigResult()
-    for path in paths:
-        kind, target = classify(path)
+    kinds = [classify(path) for path in paths]
+    if (key_file or names) and not any(kind == "certificate" for kind, _ in kinds):
+        raise UsageError("--key and --name are for a certificate file named on the command line")
+    for kind, target in kinds:
         if kind == "dovecot":
             result = result.merged(dovecot.read(target, files, env))
-        else:
+        elif kind == "postfix":
             result = result.merged(postfix.read(target, files))
+        else:
+            result = result.merged(certfile.read(target, key_file, names))
     return _unique_ids(result)
 
 

@@ -4,11 +4,40 @@ from __future__ import annotations
 
 from mailtls.fix.run import FixResult
 from mailtls.models import CertInfo
-from mailtls.report.text import cert_line
+from mailtls.report.text import common_name, cert_line
 
 
 def _chain(title: str, certs: tuple[CertInfo, ...]) -> list[str]:
     return [f"  {title}:"] + [cert_line(n, c) for n, c in enumerate(certs, start=1)]
+
+
+def _removed(before: tuple[CertInfo, ...], after: tuple[CertInfo, ...], at: str) -> list[str]:
+    """What the new file leaves out, and why; or that it only put the same ones in order."""
+    kept = {c.sha256 for c in after}
+    lines, seen = [], set()
+    for cert in before:
+        name = common_name(cert.subject)
+        if cert.sha256 in seen:
+            lines.append(f"  removed a second copy of '{name}'")
+        elif cert.sha256 not in kept:
+            lines.append(f"  removed '{name}' ({_why_removed(cert, after, at)})")
+        seen.add(cert.sha256)
+    same = [c.sha256 for c in before if c.sha256 in kept]
+    if not lines and same != [c.sha256 for c in after if c.sha256 in set(same)]:
+        lines.append("  put the leaf first, each issuer after what it signed")
+    return lines
+
+
+def _why_removed(cert: CertInfo, after: tuple[CertInfo, ...], at: str) -> str:
+    expired = f", expired on {cert.not_after[:10]}" if cert.not_after < at else ""
+    if cert.self_signed:
+        return f"a root{expired}: clients use their own copy of the roots they trust"
+    twin = next((c for c in after if c.subject == cert.subject), None)
+    if twin is not None or any(c.issuer == cert.subject for c in after):
+        return (
+            f"a cross-sign by '{common_name(cert.issuer)}'{expired}: not on the path clients take"
+        )
+    return f"not on the leaf's path{expired}"
 
 
 def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
@@ -24,6 +53,7 @@ def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
         out.append(f"{verb} {change.path}{through} for {', '.join(change.endpoints)}")
         for source in change.added_from:
             out.append(f"  added an intermediate from {source}")
+        out += _removed(change.before, change.after, result.before.at)
         saved = written.get(change.path)
         if saved is not None and saved.backup:
             out.append(f"  backup: {saved.backup}")

@@ -18,7 +18,7 @@ def finding_line(finding: Finding, colour: bool = False) -> str:
     return f"{where} {severity} {finding.code} {finding.message}"
 
 
-def _common_name(dn: str) -> str:
+def common_name(dn: str) -> str:
     for part in dn.split(","):
         if part.startswith("CN="):
             return part[3:]
@@ -26,8 +26,8 @@ def _common_name(dn: str) -> str:
 
 
 def cert_line(number: int, cert: CertInfo) -> str:
-    who = _common_name(cert.subject)
-    by = "self-signed" if cert.self_signed else f"issued by {_common_name(cert.issuer)}"
+    who = common_name(cert.subject)
+    by = "self-signed" if cert.self_signed else f"issued by {common_name(cert.issuer)}"
     return f"    {number}. {who}  ({by}, until {cert.not_after[:10]})"
 
 
@@ -81,7 +81,13 @@ def render(report: Report, *, colour: bool = False) -> str:
         else f"{len(report.endpoints)} listener(s) probed"
     )
     out.append(f"{counted}, checked at {report.at[:16].replace('T', ' ')} UTC; {summary}")
-    codes = sorted({f.code for f in report.findings if f.severity.value != "info"})
+    # The most severe code first (then the most frequent): the one to read about first.
+    counted_codes: dict[str, tuple[int, int]] = {}
+    for f in report.findings:
+        if f.severity.value != "info":
+            rank, count = counted_codes.get(f.code, (f.severity.rank, 0))
+            counted_codes[f.code] = (rank, count + 1)
+    codes = sorted(counted_codes, key=lambda c: (-counted_codes[c][0], -counted_codes[c][1], c))
     if codes:
         out.append(
             f"What each code means and how to fix it: mailtls explain {codes[0]}"

@@ -12,6 +12,7 @@ from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.run import FixOptions, exit_code, fix
+from mailtls.report import fix_text
 from tests.checks.test_cross_signs import AFTER_DST, dst_2021
 
 
@@ -48,3 +49,50 @@ def test_fix_drops_dead_cross_sign_and_old_root_without_fetching(tmp_path: Path)
     assert served == [h.leaf.cert, h.issuing.cert]
     assert result.after is not None and result.after.findings == ()
     assert exit_code(result, dry_run=False) == 0
+
+
+def test_fix_says_what_it_removed_and_why(tmp_path: Path) -> None:
+    h = dst_2021()
+    (tmp_path / "cert.pem").write_bytes(
+        pem(h.issuing.cert, h.leaf.cert, h.cross.cert, h.old_root.cert, h.issuing.cert)
+    )
+    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
+    (tmp_path / "key.pem").chmod(0o600)
+    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
+    settings = AuditOptions(
+        at=AFTER_DST, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False
+    )
+    options = FixOptions(
+        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
+    )
+    text = fix_text.render(fix(read_all([str(conf)], {}), options), dry_run=False, diff=True)
+    assert (
+        "  removed 'ISRG Root X1' (a cross-sign by 'DST Root CA X3': not on the path clients take)"
+        in text
+    )
+    assert (
+        "  removed 'DST Root CA X3' (a root, expired on 2021-09-30: clients use their own copy"
+        in text
+    )
+    assert "  removed a second copy of 'R3'" in text
+
+
+def test_fix_that_only_reorders_says_so(tmp_path: Path) -> None:
+    h = dst_2021()
+    (tmp_path / "cert.pem").write_bytes(pem(h.issuing.cert, h.leaf.cert))
+    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
+    (tmp_path / "key.pem").chmod(0o600)
+    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
+    settings = AuditOptions(
+        at=AFTER_DST, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False
+    )
+    options = FixOptions(
+        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
+    )
+    text = fix_text.render(fix(read_all([str(conf)], {}), options), dry_run=False, diff=False)
+    assert "  put the leaf first, each issuer after what it signed" in text
+    assert "removed" not in text
