@@ -58,6 +58,9 @@ class PostfixConfig:
     def _raw(self, name: str, service: Service | None) -> str | None:
         if service is not None and name in service.overrides:
             return service.overrides[name].value
+        if service is not None and name in ("service_name", "process_name"):
+            # Set by each daemon process: its master.cf entry's name and its command.
+            return service.name if name == "service_name" else service.command
         if name in self.main:
             return self.main[name].value
         return self.defaults.get(name)
