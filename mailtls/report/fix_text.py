@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailtls.fix.run import FixResult
 from mailtls.models import CertInfo
-from mailtls.report.text import common_name, cert_line
+from mailtls.report.text import cert_line, common_name
 
 
 def _chain(title: str, certs: tuple[CertInfo, ...]) -> list[str]:
