@@ -257,3 +257,30 @@ def test_expansion_agrees_with_postconf(
         # postconf prints runs of white space as one (its output folding); Postfix does not.
         mine = " ".join(expand(expression, lookup).split())
         assert mine == said.get(f"p{i}", ""), expression
+
+
+PIPES = """\
+smtp      inet  n       -       y       -       -       smtpd
+  -o smtpd_tls_security_level=may
+spamassassin unix -     n       n       -       -       pipe
+  flags=Rq user=debian-spamd argv=/usr/sbin/sendmail -oi -f ${sender} ${recipient}
+amavis unix -   -       n       -       2       smtp
+  -o smtp_data_done_timeout=1200 -v -vo smtp_tls_security_level=none
+  -o { smtp_tls_cert_file = /srv/x y.pem } -- -o smtp_tls_key_file=/late
+dovecot   unix  -       n       n       -       -       pipe
+  flags=DRhu user=vmail:vmail argv=/usr/lib/dovecot/deliver -d ${recipient} -o x
+"""
+
+
+def test_options_end_at_the_first_word_that_is_not_one(postconf: str, tmp_path: Path) -> None:
+    """A pipe command's own `-oi` is not a master.cf override (the daemon's getopt stops at
+    `flags=`), `-vo` is `-v -o`, and `--` ends the options: as `postconf -P` lists them."""
+    root = write(tmp_path, "", PIPES)
+    done = run([postconf, "-c", str(root), "-P"])
+    assert done.returncode == 0, done.stderr
+    services = parse_master(PIPES, "master.cf", [])
+    got = {f"{s.label}/{n} = {p.value}" for s in services for n, p in s.overrides.items()}
+    assert got == set(done.stdout.splitlines())
+    assert len(got) == 4
+    (amavis,) = [e for e in postfix.read(str(root), ConfigFiles()).endpoints if "amavis" in e.id]
+    assert (amavis.cert_file, amavis.enabled) == ("/srv/x y.pem", False)
