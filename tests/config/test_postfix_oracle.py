@@ -17,7 +17,7 @@ from mailtls.config.postfix_expand import expand
 from mailtls.config.postfix_syntax import parse_master
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
-from tests.conftest import run
+from tests.conftest import need_binary, run
 
 CERT_PARAMS = [
     "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file", "smtpd_tls_eckey_file",
@@ -284,3 +284,63 @@ def test_options_end_at_the_first_word_that_is_not_one(postconf: str, tmp_path: 
     assert len(got) == 4
     (amavis,) = [e for e in postfix.read(str(root), ConfigFiles()).endpoints if "amavis" in e.id]
     assert (amavis.cert_file, amavis.enabled) == ("/srv/x y.pem", False)
+
+
+@pytest.fixture(scope="session")
+def postmap() -> str:
+    return need_binary("postmap")
+
+
+INLINE = (
+    "inline:{ {mail.example.org = /srv/org-key.pem /srv/org.pem}, .Example.NET=/srv/net.pem,"
+    "\n  { imap.example.com = /srv/com.pem, /srv/com-ca.pem } }"
+)
+
+
+def test_inline_sni_map_and_a_list_split_as_postfix_splits_it(
+    postconf: str, postmap: str, tmp_path: Path
+) -> None:
+    """`hash:sni, inline:{ {k = a b}, k=a, ... }`: braces group, so the commas inside the inline
+    table do not split the list; each key gets the files `postmap -q` gives for it."""
+    (tmp_path / "sni").write_text("example.org /srv/org.pem\n")
+    (tmp_path / "sni.db").write_bytes(b"index")
+    main = f"tls_server_sni_maps = hash:{tmp_path}/sni, {INLINE}\nsmtpd_tls_cert_file = /c\n"
+    root = write(tmp_path, main, "")
+    spec = postconf_values(postconf, root, ["tls_server_sni_maps"])["tls_server_sni_maps"]
+    inline = spec[spec.index("inline:") :]
+    result = postfix.read(str(root), ConfigFiles())
+    sni = [e for e in result.endpoints if e.scope.startswith("sni ")]
+    assert [e.names for e in sni] == [
+        ("example.org",),
+        ("mail.example.org",),
+        (".example.net",),
+        ("imap.example.com",),
+    ]
+    for endpoint in sni[1:]:
+        done = run([postmap, "-q", endpoint.names[0], inline])
+        assert done.returncode == 0, done.stderr
+        assert endpoint.chain_files == tuple(done.stdout.replace(",", " ").split())
+        assert endpoint.sni_table == ""  # read when Postfix opens it: no postmap -F to run
+    assert result.findings == ()
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "inline:{ mail.example.org = /srv/k.pem /srv/c.pem, b.example.org = /srv/b.pem }",
+        "inline:{ a=/x",
+        "inline:{ }",
+        "inline:{ {a=/x}b }",
+    ],
+    ids=["spaces-without-braces", "unclosed", "empty", "text-after-brace"],
+)
+def test_inline_tables_postfix_cannot_open_are_rejected(
+    postmap: str, tmp_path: Path, table: str
+) -> None:
+    """What postmap refuses to open, the daemon cannot use: exit 2 with postmap's reason."""
+    done = run([postmap, "-q", "a", table])
+    assert done.returncode != 0
+    reason = done.stderr.split("fatal: ")[1].split(":")[0]
+    root = write(tmp_path, f"tls_server_sni_maps = {table}\nsmtpd_tls_cert_file = /c\n", "")
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        postfix.read(str(root), ConfigFiles())
