@@ -71,7 +71,25 @@ def _endpoint(
         enabled=enabled,
         slot=slot,
         config=config.path,
+        ca_file=_ca_file(config.version, effective),
     )
+
+
+CA_KEYS = {"2.3": "ssl_ca", "2.4": "ssl_server_ca_file"}
+
+
+def _ca_file(version: str, effective: dict[str, Setting]) -> str | None:
+    """The file `ssl_ca = <file` (2.3) or `ssl_server_ca_file = file` (2.4) loads. Dovecot
+    loads it only to verify client certificates, so a value it cannot use says nothing about
+    the served chain: no finding here, just no file."""
+    setting = effective.get(CA_KEYS[version])
+    if setting is None or not setting.value:
+        return None
+    if version == "2.3" and not setting.from_file:
+        return None  # PEM text inline, or a path Dovecot would read as PEM text
+    if version == "2.4" and (setting.from_file or "%{" in setting.value):
+        return None
+    return _absolute(setting.value, setting.location)
 
 
 @dataclass

@@ -114,10 +114,12 @@ TREES = {
         "dovecot.conf": """
             ssl_cert = </srv/tls/global.pem
             ssl_key = </srv/tls/global.key
+            ssl_ca = </srv/tls/ca.pem
             protocol imap {
               ssl_cert = </srv/tls/imap.pem
             }
             local 127.0.0.2 {
+              ssl_ca = <tls/local-ca.pem
               local_name nested.example.org {
                 protocol pop3 {
                   ssl_cert = </srv/tls/nested-pop3.pem
@@ -146,6 +148,46 @@ def test_endpoints_agree_with_doveconf(doveconf: str, tmp_path: Path, tree: str)
             continue  # shadowed: no name reaches it (checked below)
         want = ask(doveconf, conf, endpoint_filters(endpoint))
         assert (endpoint.cert_file, endpoint.key_file) == want, endpoint.id
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_ca_file_agrees_with_doveconf(doveconf: str, tmp_path: Path, tree: str) -> None:
+    """Every endpoint's ca_file is the file doveconf -x reads for ssl_ca under its filters."""
+    conf = write_tree(tmp_path, TREES[tree])
+    for endpoint in dovecot.read(str(conf), ConfigFiles(), {}).endpoints:
+        if endpoint.scope.startswith("local_name") and not endpoint.names:
+            continue
+        args = [doveconf, "-x", "-c", str(conf), "-h", "ssl_ca"]
+        for item in endpoint_filters(endpoint):
+            args[1:1] = ["-f", item]
+        done = run(args)
+        assert done.returncode == 0, done.stderr
+        assert endpoint.ca_file == (done.stdout.strip() or None), endpoint.id
+
+
+def test_ca_file_in_24_is_a_path(tmp_path: Path) -> None:
+    """2.4: ssl_server_ca_file names the file; inside `ssl_server { }` it is `ca_file`."""
+    conf = write_tree(
+        tmp_path,
+        {
+            "dovecot.conf": """
+                dovecot_config_version = 2.4.0
+                ssl_server_cert_file = /srv/tls/global.pem
+                ssl_server_ca_file = ca/global.pem
+                local_name mail.example.net {
+                  ssl_server {
+                    cert_file = /srv/tls/exact.pem
+                    ca_file = /srv/tls/exact-ca.pem
+                  }
+                }
+            """
+        },
+    )
+    found = {e.scope: e.ca_file for e in dovecot.read(str(conf), ConfigFiles(), {}).endpoints}
+    assert found == {
+        "global": f"{tmp_path}/ca/global.pem",
+        "local_name mail.example.net": f"{tmp_path}/srv/tls/exact-ca.pem",
+    }
 
 
 @pytest.mark.parametrize("tree", TREES)

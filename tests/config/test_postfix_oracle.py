@@ -344,3 +344,35 @@ def test_inline_tables_postfix_cannot_open_are_rejected(
     root = write(tmp_path, f"tls_server_sni_maps = {table}\nsmtpd_tls_cert_file = /c\n", "")
     with pytest.raises(ConfigError, match=re.escape(reason)):
         postfix.read(str(root), ConfigFiles())
+
+
+def test_ca_file_per_service_after_overrides_and_expansion(postconf: str, tmp_path: Path) -> None:
+    """Each endpoint's ca_file is the smtpd_tls_CAfile that service sees (`postconf -x`,
+    `postconf -Px`): a service with its own CA file gets its own endpoint, since OpenSSL
+    completes a leaf-only chain from it; postscreen's tlsproxy follows smtpd's."""
+    master = (
+        "smtp inet n - y - 1 postscreen\n"
+        "smtpd pass - - y - - smtpd\n"
+        "submission inet n - y - - smtpd\n"
+        "  -o smtpd_tls_CAfile=${ca_dir}/sub.pem -o smtpd_tls_security_level=encrypt\n"
+        "relay unix - - y - - smtp -o smtp_tls_CAfile=relay-ca.pem\n"
+    )
+    main = (
+        "ca_dir = /srv/ca\nsmtpd_tls_CAfile = $ca_dir/main.pem\n"
+        "smtpd_tls_cert_file = /srv/leaf.pem\nsmtpd_tls_security_level = may\n"
+        "smtp_tls_cert_file = /srv/client.pem\n"
+    )
+    root = write(tmp_path, main, master)
+    main_values = postconf_values(postconf, root, ["smtpd_tls_CAfile", "smtp_tls_CAfile"])
+    per_service = run([postconf, "-c", str(root), "-Px"]).stdout.splitlines()
+    overrides = dict(line.split(" = ", 1) for line in per_service if "_CAfile" in line)
+    endpoints = postfix.read(str(root), ConfigFiles()).endpoints
+    assert {e.id: e.ca_file for e in endpoints} == {
+        "postfix:global": main_values["smtpd_tls_CAfile"],
+        "postfix:master.cf submission/inet": overrides["submission/inet/smtpd_tls_CAfile"],
+        "postfix:smtp client": main_values["smtp_tls_CAfile"] or None,
+        # relative: against the configuration folder, as mailtls reads every Postfix path
+        "postfix:master.cf relay/unix": f"{root}/{overrides['relay/unix/smtp_tls_CAfile']}",
+    }
+    (glob,) = [e for e in endpoints if e.scope == "global"]
+    assert glob.services == ("smtpd/pass", "smtp/inet")
