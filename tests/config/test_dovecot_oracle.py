@@ -335,3 +335,70 @@ def test_env_variables_and_alt_certificates(tmp_path: Path) -> None:
         ("main", "/srv/env/rsa.pem", "/srv/env/rsa.key", False),
         ("alt", f"{tmp_path}/srv/ecdsa.pem", f"{tmp_path}/srv/ecdsa.key", False),
     ]
+
+
+PROTOCOL_CERTS = {
+    "both-protocols": """
+        protocols = imap pop3
+        ssl = yes
+        protocol imap {
+          ssl_cert = </srv/tls/imap.pem
+          ssl_key = </srv/tls/imap.key
+        }
+        protocol pop3 {
+          ssl_cert = </srv/tls/pop3.pem
+          ssl_key = </srv/tls/pop3.key
+        }
+    """,
+    "pop3-without": """
+        protocols = imap pop3 lmtp
+        ssl = yes
+        protocol imap {
+          ssl_cert = </srv/tls/imap.pem
+          ssl_key = </srv/tls/imap.key
+        }
+    """,
+    "pop3-tls-off": """
+        protocols = imap pop3
+        protocol imap {
+          ssl_cert = </srv/tls/imap.pem
+        }
+        protocol pop3 {
+          ssl = no
+        }
+    """,
+    "global": """
+        protocols = imap pop3 submission
+        ssl_cert = </srv/tls/global.pem
+        protocol pop3 {
+          ssl_key = </srv/tls/pop3.key
+        }
+    """,
+}
+
+
+@pytest.mark.parametrize("tree", PROTOCOL_CERTS)
+def test_no_certificate_names_the_protocols_doveconf_gives_none(
+    doveconf: str, tmp_path: Path, tree: str
+) -> None:
+    """Certificates only in `protocol` blocks: Dovecot starts and each protocol's login
+    process serves its own (a live Dovecot 2.3 serves imaps and fails only pop3s with
+    "Can't load SSL certificate: The certificate is empty" when pop3 has none). mailtls names
+    exactly the TLS protocols doveconf gives no ssl_cert, with the line that turns TLS on."""
+    conf = write_tree(tmp_path, {"dovecot.conf": PROTOCOL_CERTS[tree]})
+    protocols = run([doveconf, "-c", str(conf), "-h", "protocols"]).stdout.split()
+    lacking = []
+    for protocol in protocols:
+        args = [doveconf, "-c", str(conf), "-f", f"protocol={protocol}", "-h"]
+        ssl, cert = (run([*args, name]).stdout.strip() for name in ("ssl", "ssl_cert"))
+        if protocol != "lmtp" and ssl != "no" and not cert:
+            lacking.append(protocol)
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    said = [f for f in result.findings if f.code == "no-certificate"]
+    if not lacking:
+        assert said == []
+        return
+    (finding,) = said
+    assert f"TLS is on for {', '.join(lacking)} " in finding.message
+    assert finding.source is not None
+    assert conf.read_text().splitlines()[finding.source.line - 1].startswith(("ssl =", "protocols"))
