@@ -267,23 +267,60 @@ def test_configs_doveconf_rejects_are_rejected(doveconf: str, tmp_path: Path, te
         dovecot.read(str(conf), ConfigFiles(), {})
 
 
-def test_missing_include_is_fatal_for_doveconf_and_an_error_finding_here(
+DAEMON_REJECTS = {
+    "two-names-unquoted": "local_name a.example b.example {\n  ssl_cert = </x\n}\n",
+    "brace-in-name": "local_name a.example{\n  ssl_cert = </x\n}\n",
+    "single-quotes": "local_name 'a.example b.example' {\n  ssl_cert = </x\n}\n",
+    "two-protocols": "protocol imap pop3 {\n  ssl_cert = </x\n}\n",
+    "missing-include": "!include nowhere.conf\nssl_cert = </x\n",
+    "glob-matches-nothing": "!include conf.d/*.conf\nssl_cert = </x\n",
+    "dangling-link": "!include link.conf\nssl_cert = </x\n",
+    "includes-itself": "ssl_cert = </x\n!include dovecot.conf\n",
+    "ssl-value": "ssl = maybe\nssl_cert = </x\n",
+    "ssl-value-in-block": "protocol imap {\n  ssl = Yes\n}\n",
+}
+
+
+@pytest.mark.parametrize("case", DAEMON_REJECTS)
+def test_what_doveconf_stops_on_stops_mailtls_with_its_reason(
+    doveconf: str, tmp_path: Path, case: str
+) -> None:
+    """doveconf ends with `Fatal: Error in configuration file F line N: REASON`: mailtls raises
+    ConfigError (exit 2) at the same line, saying the same reason."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(DAEMON_REJECTS[case])
+    (tmp_path / "link.conf").symlink_to(tmp_path / "gone.conf")
+    done = run([doveconf, "-c", str(conf), "-n"])
+    assert done.returncode != 0
+    said = re.search(r"line (\d+): ([^:\n]+)", done.stderr)
+    assert said is not None, done.stderr
+    line, reason = said.groups()
+    with pytest.raises(ConfigError) as raised:
+        dovecot.read(str(conf), ConfigFiles(), {})
+    assert f"{conf}:{line}: " in str(raised.value)
+    assert reason in str(raised.value)
+
+
+def test_include_try_of_nothing_and_a_quoted_name_with_spaces_are_fine(
     doveconf: str, tmp_path: Path
 ) -> None:
-    conf = write_tree(tmp_path, {"dovecot.conf": "!include nowhere.conf\nssl_cert = </x\n"})
-    assert run([doveconf, "-c", str(conf), "-n"]).returncode != 0
-    result = dovecot.read(str(conf), ConfigFiles(), {})
-    assert [(f.code, f.severity.value) for f in result.findings] == [("include-missing", "error")]
-
-
-def test_include_loop_is_reported_once_and_ends(tmp_path: Path) -> None:
     conf = write_tree(
         tmp_path,
-        {"dovecot.conf": "!include a.conf\nssl_cert = </x\n", "a.conf": "!include dovecot.conf\n"},
+        {
+            "dovecot.conf": """
+                !include_try nowhere.conf
+                !include_try conf.d/*.conf
+                ssl = required
+                ssl_cert = </srv/tls/global.pem
+                local_name "a.example b.example" {
+                  ssl_cert = </srv/tls/ab.pem
+                }
+            """
+        },
     )
+    assert run([doveconf, "-c", str(conf), "-n"]).returncode == 0
     result = dovecot.read(str(conf), ConfigFiles(), {})
-    assert [f.code for f in result.findings] == ["include-loop"]
-    assert result.endpoints[0].cert_file == "/x"  # the loop is cut, the rest still read
+    assert [e.names for e in result.endpoints] == [(), ("a.example", "b.example")]
 
 
 def test_relative_file_paths_resolve_against_the_including_file(tmp_path: Path) -> None:
