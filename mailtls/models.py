@@ -38,6 +38,7 @@ class Endpoint:
 
     `slot` tells which of a daemon's certificate settings this is: `main`, Dovecot's
     `alt`, Postfix's `ecdsa`/`dsa` pairs, or `chain` for `*_tls_chain_files`.
+    `ca_file` is not among `files()`: it is a trust list, not part of what is served.
     """
 
     id: str
@@ -54,6 +55,9 @@ class Endpoint:
     config: str = ""
     services: tuple[str, ...] = ()
     sni_table: str = ""  # Postfix SNI map endpoints: the table `postmap -F` indexes
+    # The CA file the daemon loads beside the certificate (Postfix smtpd_tls_CAfile, Dovecot
+    # ssl_ca / ssl_server_ca_file): OpenSSL in Postfix completes a leaf-only chain from it.
+    ca_file: str | None = None
 
     def files(self) -> tuple[str, ...]:
         """Every certificate or key file this endpoint loads, in load order."""

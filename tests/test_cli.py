@@ -100,16 +100,24 @@ def test_demo_text_report_names_files_and_sources() -> None:
 
 def test_error_findings_give_exit_1_and_fail_on_moves_the_threshold(tmp_path: Path) -> None:
     (tmp_path / "dovecot.conf").write_text(
-        '!include missing.conf\nssl_cert = "</nowhere/x"\nssl_key = </k\n'
+        '!include sub\nssl_cert = "</nowhere/x"\nssl_key = </k\n'
     )
+    (tmp_path / "sub").mkdir()
     files = ("--ignore", "file-missing")  # /nowhere/x: this test is about the config codes
     assert mailtls("audit", str(tmp_path), *files).returncode == 1
-    assert mailtls("audit", str(tmp_path), *files, "--ignore", "include-missing").returncode == 0
+    assert mailtls("audit", str(tmp_path), *files, "--ignore", "include-unreadable").returncode == 0
     done = mailtls(
-        "audit", str(tmp_path), *files, "--ignore", "include-missing", "--fail-on", "warning"
+        "audit", str(tmp_path), *files, "--ignore", "include-unreadable", "--fail-on", "warning"
     )
     assert done.returncode == 1
     assert "warning quoted-file-value" in done.stdout
+
+
+def test_a_configuration_dovecot_refuses_exits_2_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "dovecot.conf").write_text("!include missing.conf\nssl_cert = </x\n")
+    done = mailtls("audit", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("dovecot.conf:1: !include missing.conf: No matches")
 
 
 def _write_binary(path: Path) -> Path:

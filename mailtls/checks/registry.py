@@ -64,9 +64,7 @@ _CODES = [
     Code("served-chain-stale", E, False, "the daemon serves another certificate than the file"),
     Code("served-chain-incomplete", E, False, "the daemon sends less of the chain than the file"),
     # configuration (emitted by the readers in mailtls/config)
-    Code("include-missing", E, False, "an !include names no file: Dovecot refuses to start"),
     Code("include-unreadable", E, False, "an !include names a file that cannot be read"),
-    Code("include-loop", E, False, "files include each other: Dovecot refuses to start"),
     Code("quoted-file-value", W, False, 'Dovecot 2.3 `ssl_cert = "</x"`: a quoted literal'),
     Code("missing-file-prefix", E, False, "Dovecot 2.3 `ssl_cert = /x`: taken as PEM text"),
     Code("file-content-as-path", E, False, "Dovecot 2.4 `ssl_server_cert_file = </x`"),

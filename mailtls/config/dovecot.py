@@ -27,6 +27,8 @@ SLOTS = {
 TLS_KEYS = {key for slots in SLOTS.values() for pair in slots.values() for key in pair}
 VARIABLE = {"2.3": re.compile(r"\$(ENV:\w+|\w+)"), "2.4": re.compile(r"\$(ENV:\w+|SET:\w+)")}
 
+SSL_VALUES = ("yes", "no", "required")  # anything else stops doveconf: "Invalid value"
+
 Filter = tuple[tuple[str, str], ...]
 
 
@@ -167,6 +169,10 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
     setting = Setting(line.value, line.location, line.kind == "file-setting", line.quoted)
     if "$" in setting.value:
         setting = _expand(config, frame.filter, key, setting, env)
+    if key == "ssl" and setting.value not in SSL_VALUES:
+        raise ConfigError(
+            f"{line.location}: Invalid value: {setting.value} (ssl = yes, no or required)"
+        )
     config.scopes[frame.filter][key] = setting
 
 

@@ -17,6 +17,7 @@ def endpoints(config: DovecotConfig) -> ConfigResult:
     names = _served_names(config, findings)
     slots = SLOTS[config.version]
     _check_foreign_names(config, findings)
+    _check_protocols(config, findings)
     for scope, own in config.scopes.items():
         wanted = [
             slot
@@ -47,17 +48,6 @@ def _endpoint(
     enabled = effective.get("ssl", Setting("yes", Location(config.path, 0))).value != "no"
     named = cert or key
     source = named.location if named else config.scope_locations.get(scope)
-    if cert is None and enabled and scope == ():
-        findings.append(
-            Finding(
-                "no-certificate",
-                Severity.WARNING,
-                f"ssl = yes but no {cert_key} is set: every TLS handshake will fail",
-                source=source,
-                path=config.path,
-                endpoint=endpoint_id,
-            )
-        )
     report = _FileReport(config.version, findings, endpoint_id)
     return Endpoint(
         id=endpoint_id,
@@ -71,6 +61,60 @@ def _endpoint(
         enabled=enabled,
         slot=slot,
         config=config.path,
+        ca_file=_ca_file(config.version, effective),
+    )
+
+
+CA_KEYS = {"2.3": "ssl_ca", "2.4": "ssl_server_ca_file"}
+
+
+def _ca_file(version: str, effective: dict[str, Setting]) -> str | None:
+    """The file `ssl_ca = <file` (2.3) or `ssl_server_ca_file = file` (2.4) loads. Dovecot
+    loads it only to verify client certificates, so a value it cannot use says nothing about
+    the served chain: no finding here, just no file."""
+    setting = effective.get(CA_KEYS[version])
+    if setting is None or not setting.value:
+        return None
+    if version == "2.3" and not setting.from_file:
+        return None  # PEM text inline, or a path Dovecot would read as PEM text
+    if version == "2.4" and (setting.from_file or "%{" in setting.value):
+        return None
+    return _absolute(setting.value, setting.location)
+
+
+# Protocols whose login process serves TLS; `protocols` when the configuration does not set it.
+LOGIN_PROTOCOLS = ("imap", "pop3", "submission", "sieve")
+DEFAULT_PROTOCOLS = "imap pop3 lmtp"
+
+
+def _check_protocols(config: DovecotConfig, findings: list[Finding]) -> None:
+    """no-certificate for each enabled protocol with TLS on and no certificate in its own
+    `protocol` block or globally: its login process fails every handshake ("Can't load SSL
+    certificate: The certificate is empty"); Dovecot starts and serves the other protocols."""
+    top = config.effective(())
+    protocols = top.get("protocols", Setting(DEFAULT_PROTOCOLS, Location(config.path, 0)))
+    cert_key, _ = SLOTS[config.version]["main"]
+    lacking = []
+    for protocol in protocols.value.split():
+        settings = config.effective((("protocol", protocol),))
+        cert, ssl = settings.get(cert_key), settings.get("ssl")
+        tls_on = protocol in LOGIN_PROTOCOLS and (ssl is None or ssl.value != "no")
+        if tls_on and (cert is None or not cert.value):
+            lacking.append((protocol, ssl or protocols))  # the line that turns TLS on
+    if not lacking:
+        return
+    names = ", ".join(protocol for protocol, _ in lacking)
+    where = lacking[0][1].location
+    findings.append(
+        Finding(
+            "no-certificate",
+            Severity.WARNING,
+            f"TLS is on for {names} but no {cert_key} applies there: Dovecot fails every"
+            f" TLS handshake for {names} (set {cert_key} globally or in protocol blocks)",
+            source=where if where.line else None,
+            path=where.path,
+            endpoint="dovecot:global",
+        )
     )
 
 

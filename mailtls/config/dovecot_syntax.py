@@ -97,9 +97,26 @@ def parse_line(text: str, location: Location) -> Line:
         return Line("setting", key, value, location, quoted)
     if not rest.endswith("{") or not key:
         raise ConfigError(f"{location}: expecting '=' or '{{' in {text[:60]!r}")
-    name = rest[:-1].strip()
-    name, _ = _unquote(name)
-    return Line("section", key, name, location)
+    return Line("section", key, _section_name(rest, text, location), location)
+
+
+def _section_name(rest: str, text: str, location: Location) -> str:
+    """`type {`, `type name {` or `type "name with spaces" {`: config-parser.c takes one word
+    or one double-quoted string, then wants `{`; anything else stops Dovecot."""
+    if rest[0] == '"':
+        end = 1
+        while end < len(rest) and rest[end] != '"':
+            end += 2 if rest[end] == "\\" else 1
+        name, after = _unquote(rest[: end + 1])[0], rest[end + 1 :]
+    else:
+        word = rest.split(None, 1)
+        name, after = (word[0], word[1] if len(word) > 1 else "") if rest != "{" else ("", "{")
+    if after.strip() != "{":
+        raise ConfigError(
+            f"{location}: Expecting '{{' in {text[:60]!r}: Dovecot takes one name per block"
+            ' (for several, quote them: local_name "a.example b.example" {)'
+        )
+    return name
 
 
 class IncludeWalker:
@@ -123,33 +140,34 @@ class IncludeWalker:
                 yield line
 
     def _include(self, line: Line, stack: tuple[str, ...]) -> Iterator[Line]:
+        """Dovecot stops on a non-try `!include` that matches nothing and on a file that
+        includes itself: so does mailtls (ConfigError, exit 2), with doveconf's words."""
         optional = line.key == "!include_try"
         pattern = os.path.join(line.folder, line.value)
         targets = _expand_braces_glob(pattern)
         if not targets and not optional:
-            self._report("include-missing", line, f"!include {line.value}: no such file")
+            raise ConfigError(f"{line.location}: !include {line.value}: No matches")
         for target in targets:
             if target in stack:
-                self._report("include-loop", line, f"!include {line.value} includes itself")
-                continue
+                raise ConfigError(f"{line.location}: Recursive include file: {line.value}")
             if len(stack) >= MAX_INCLUDE_DEPTH:
-                self._report("include-loop", line, "includes nested too deeply")
-                continue
+                raise ConfigError(
+                    f"{line.location}: !include nested more than {MAX_INCLUDE_DEPTH} deep"
+                )
             try:
                 yield from self._file(target, stack)
             except ConfigFileError as error:
-                if optional and error.reason == "missing":
-                    continue
-                self._report(f"include-{_reason_word(error)}", line, error.detail)
+                if error.reason != "missing":  # Dovecot reads it as root: mailtls may not
+                    self._report("include-unreadable", line, error.detail)
+                elif not optional:  # a dangling symbolic link
+                    raise ConfigError(
+                        f"{line.location}: Couldn't open include file {target}: No such file"
+                    ) from None
 
     def _report(self, code: str, line: Line, message: str) -> None:
         self.findings.append(
             Finding(code, Severity.ERROR, message, source=line.location, path=line.location.path)
         )
-
-
-def _reason_word(error: ConfigFileError) -> str:
-    return "missing" if error.reason == "missing" else "unreadable"
 
 
 def _expand_braces(pattern: str) -> list[str]:

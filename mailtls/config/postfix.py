@@ -28,6 +28,7 @@ def _defaults(config_dir: str) -> dict[str, str]:
             values[f"{family}_tls_{cert}"] = ""
             values[f"{family}_tls_{key}"] = f"${family}_tls_{cert}"
         values[f"{family}_tls_chain_files"] = ""
+        values[f"{family}_tls_CAfile"] = ""
         values[f"{family}_tls_security_level"] = ""
         values[f"{family}_use_tls"] = "no"
         values[f"{family}_enforce_tls"] = "no"
@@ -39,6 +40,7 @@ def _defaults(config_dir: str) -> dict[str, str]:
         values[f"tlsproxy_tls_{cert}"] = f"$smtpd_tls_{cert}"
         values[f"tlsproxy_tls_{key}"] = f"$smtpd_tls_{key}"
     values["tlsproxy_tls_chain_files"] = "$smtpd_tls_chain_files"
+    values["tlsproxy_tls_CAfile"] = "$smtpd_tls_CAfile"
     return values
 
 
@@ -125,9 +127,11 @@ def _listeners(config: PostfixConfig) -> list[Listener]:
 
 
 def _files(config: PostfixConfig, family: str, service: Service | None) -> tuple[str, ...]:
-    """What decides the certificates: every cert, key and chain parameter, expanded."""
+    """What decides the chain served: every cert, key and chain parameter, and the CA file
+    OpenSSL completes a leaf-only chain from, expanded."""
     names = [f"{family}_tls_{p}" for _, cert, key in PAIRS for p in (cert, key)]
-    return tuple(config.value(n, service) for n in [*names, f"{family}_tls_chain_files"])
+    names += [f"{family}_tls_chain_files", f"{family}_tls_CAfile"]
+    return tuple(config.value(n, service) for n in names)
 
 
 def _tls_on(config: PostfixConfig, family: str, service: Service | None) -> bool:
@@ -199,6 +203,7 @@ def _endpoints(
         enabled=enabled,
         config=os.path.join(config.config_dir, "main.cf"),
         services=(service.label,) if service else (),
+        ca_file=_path(config, config.value(prefix + "CAfile", service)),
     )
     chain = _paths(config, config.value(prefix + "chain_files", service))
     if chain:
@@ -291,6 +296,7 @@ def _sni_endpoints(
             slot="chain",
             config=os.path.join(config.config_dir, "main.cf"),
             sni_table=entry.table,
+            ca_file=_path(config, config.value("smtpd_tls_CAfile")),
         )
         for entry in read_maps(spec, config.config_dir, files, findings, where)
     ]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, replace
 
-from mailtls.config.postfix_syntax import logical_lines
+from mailtls.config.postfix_syntax import logical_lines, split_braced
 from mailtls.config.source import ConfigFileError, ConfigFiles
+from mailtls.errors import ConfigError
 from mailtls.models import Finding, Location, Severity
 
 # Indexed map types: the daemon reads the `postmap` output, not the source text beside it.
 INDEX_SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".pag"}
 TEXT_TYPES = ("texthash",)
+SEPARATORS = ", \t\r\n"  # CHARS_COMMA_SP: map lists, inline tables, file lists
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,19 @@ def read_maps(
 ) -> list[SniEntry]:
     """Entries of every map named in `tls_server_sni_maps`, in lookup order."""
     entries: list[SniEntry] = []
-    for table in _tables(spec):
+    for table in split_braced(spec, SEPARATORS):
         kind, _, name = table.partition(":")
+        if kind == "inline":
+            entries.extend(_inline(name, config_dir, where))
+            continue
         if kind not in INDEX_SUFFIXES and kind not in TEXT_TYPES:
             findings.append(
                 Finding(
                     "sni-map-unsupported",
                     Severity.INFO,
-                    f"tls_server_sni_maps {table}: mailtls reads only file-based maps"
-                    " (hash, btree, lmdb, cdb, dbm, texthash); its certificates are not checked",
+                    f"tls_server_sni_maps {table}: mailtls reads only file-based and inline maps"
+                    " (hash, btree, lmdb, cdb, dbm, texthash, inline); its certificates are"
+                    " not checked",
                     where,
                     where.path,
                 )
@@ -60,20 +65,58 @@ def read_maps(
     return entries
 
 
-def _tables(spec: str) -> list[str]:
-    return [table for table in re.split(r"[\s,]+", spec.strip()) if table]
+def _inline(body: str, config_dir: str, where: Location) -> list[SniEntry]:
+    """`inline:{ key=value, { key = value with spaces } }` as dict_inline(3) reads it: the
+    daemon reads the files each value names when it opens the table, so no index goes stale."""
+    if _group_end(body) != len(body) - 1:
+        _inline_error("bad syntax", body, where)
+    if not body[1:-1].strip():
+        _inline_error("empty table", body, where)
+    found: dict[str, SniEntry] = {}  # a key given twice: the later value replaces the earlier
+    for item in split_braced(body[1:-1], SEPARATORS):
+        if item.startswith("{"):
+            end = _group_end(item)
+            if end != len(item) - 1:
+                problem = "missing '}'" if end is None else "syntax error after '}'"
+                _inline_error(f'{problem} in "{item[:40]}"', body, where)
+            item = item[1:-1].strip()
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or any(c.isspace() for c in key.strip()):
+            _inline_error("missing '=' after attribute name", body, where)
+        name = key.strip().lower()
+        found[name] = SniEntry(name, _files(value, config_dir), where)
+    return list(found.values())
+
+
+def _group_end(text: str) -> int | None:
+    """Where the `{` that starts `text` closes (balpar(3)); None if it does not."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return index if text[0] == "{" else None
+    return None
+
+
+def _inline_error(reason: str, body: str, where: Location) -> None:
+    raise ConfigError(
+        f'{where}: tls_server_sni_maps: {reason}: "inline:{body[:80]}";'
+        ' need "inline:{name=value...}" (Postfix cannot open this table)'
+    )
+
+
+def _files(value: str, config_dir: str) -> tuple[str, ...]:
+    """A map value: files, split at commas and white space as dict_file_to_b64(3) does."""
+    return tuple(
+        os.path.normpath(os.path.join(config_dir, item)) for item in split_braced(value, SEPARATORS)
+    )
 
 
 def _entries(text: str, source: str, config_dir: str, findings: list[Finding]) -> list[SniEntry]:
     found = []
     for number, line in logical_lines(text, source, findings):
         key, _, value = line.replace("\t", " ").partition(" ")
-        paths = tuple(
-            os.path.normpath(os.path.join(config_dir, item))
-            for item in re.split(r"[\s,]+", value.strip())
-            if item
-        )
-        found.append(SniEntry(key.lower(), paths, Location(source, number)))
+        found.append(SniEntry(key.lower(), _files(value, config_dir), Location(source, number)))
     return found
 
 

@@ -78,7 +78,25 @@ def parse_main(text: str, path: str, findings: list[Finding]) -> dict[str, Param
     return params
 
 
-_TOKEN = re.compile(r"\{[^{}]*\}|\S+")
+def split_braced(text: str, separators: str = " \t\r\n") -> list[str]:
+    """Postfix's mystrtokq(3): split at separators, except inside `{ }`, which may nest."""
+    tokens: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth > 0:
+            depth -= 1
+        elif depth == 0 and char in separators:
+            if current:
+                tokens.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if current:
+        tokens.append("".join(current))
+    return tokens
 
 
 def parse_master(text: str, path: str, findings: list[Finding]) -> list[Service]:
@@ -86,7 +104,7 @@ def parse_master(text: str, path: str, findings: list[Finding]) -> list[Service]
     services = []
     for number, line in logical_lines(text, path, findings):
         where = Location(path, number)
-        fields = _TOKEN.findall(line)
+        fields = split_braced(line)
         if len(fields) < 8:
             raise ConfigError(f"{where}: master.cf entry has {len(fields)} fields, not 8 or more")
         name, kind, private, unpriv, chroot, wakeup, maxproc, command, *args = fields
@@ -112,21 +130,36 @@ def _check_fields(
 
 
 def _overrides(args: list[str], where: Location) -> Iterator[tuple[str, Param]]:
-    """`-o a=b`, `-oa=b` and `-o { a = b }` (Postfix 3.0 and later)."""
+    """`-o a=b`, `-oa=b` and `-o { a = b }` (Postfix 3.0 and later), read as the daemon's
+    getopt reads them: up to the first word that is not an option, so a `pipe` command's own
+    `argv=/usr/sbin/sendmail -oi` is not one of them (postconf_master.c does the same)."""
     index = 0
     while index < len(args):
         arg = args[index]
         index += 1
-        if arg == "-o" and index < len(args):
+        if not arg.startswith("-") or arg == "--":
+            return
+        # `-vo x=y` is `-v -o x=y`: the first `o` after the dash takes the value.
+        letter = arg.find("o", 1)
+        if letter < 0:
+            continue
+        if letter + 1 < len(arg):
+            assignment = arg[letter + 1 :]
+        elif index < len(args):
             assignment = args[index]
             index += 1
-        elif arg.startswith("-o") and len(arg) > 2:
-            assignment = arg[2:]
         else:
-            continue
-        if assignment.startswith("{") and assignment.endswith("}"):
-            assignment = assignment[1:-1]
-        name, equals, value = assignment.partition("=")
-        if not equals or not name.strip():
-            raise ConfigError(f"{where}: bad -o option: {assignment!r}")
-        yield name.strip(), Param(value.strip(), where)
+            return
+        yield _assignment(assignment, where)
+
+
+def _assignment(text: str, where: Location) -> tuple[str, Param]:
+    if text.startswith("{"):
+        if not text.endswith("}"):
+            raise ConfigError(f"{where}: missing '}}' in -o {text!r}")
+        text = text[1:-1]
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip() or any(c.isspace() for c in name.strip()):
+        # postconf only warns; the daemon stops: invalid "-o" option value
+        raise ConfigError(f"{where}: bad -o option: {text!r}: missing '=' after attribute name")
+    return name.strip(), Param(value.strip(), where)

@@ -114,10 +114,12 @@ TREES = {
         "dovecot.conf": """
             ssl_cert = </srv/tls/global.pem
             ssl_key = </srv/tls/global.key
+            ssl_ca = </srv/tls/ca.pem
             protocol imap {
               ssl_cert = </srv/tls/imap.pem
             }
             local 127.0.0.2 {
+              ssl_ca = <tls/local-ca.pem
               local_name nested.example.org {
                 protocol pop3 {
                   ssl_cert = </srv/tls/nested-pop3.pem
@@ -146,6 +148,46 @@ def test_endpoints_agree_with_doveconf(doveconf: str, tmp_path: Path, tree: str)
             continue  # shadowed: no name reaches it (checked below)
         want = ask(doveconf, conf, endpoint_filters(endpoint))
         assert (endpoint.cert_file, endpoint.key_file) == want, endpoint.id
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_ca_file_agrees_with_doveconf(doveconf: str, tmp_path: Path, tree: str) -> None:
+    """Every endpoint's ca_file is the file doveconf -x reads for ssl_ca under its filters."""
+    conf = write_tree(tmp_path, TREES[tree])
+    for endpoint in dovecot.read(str(conf), ConfigFiles(), {}).endpoints:
+        if endpoint.scope.startswith("local_name") and not endpoint.names:
+            continue
+        args = [doveconf, "-x", "-c", str(conf), "-h", "ssl_ca"]
+        for item in endpoint_filters(endpoint):
+            args[1:1] = ["-f", item]
+        done = run(args)
+        assert done.returncode == 0, done.stderr
+        assert endpoint.ca_file == (done.stdout.strip() or None), endpoint.id
+
+
+def test_ca_file_in_24_is_a_path(tmp_path: Path) -> None:
+    """2.4: ssl_server_ca_file names the file; inside `ssl_server { }` it is `ca_file`."""
+    conf = write_tree(
+        tmp_path,
+        {
+            "dovecot.conf": """
+                dovecot_config_version = 2.4.0
+                ssl_server_cert_file = /srv/tls/global.pem
+                ssl_server_ca_file = ca/global.pem
+                local_name mail.example.net {
+                  ssl_server {
+                    cert_file = /srv/tls/exact.pem
+                    ca_file = /srv/tls/exact-ca.pem
+                  }
+                }
+            """
+        },
+    )
+    found = {e.scope: e.ca_file for e in dovecot.read(str(conf), ConfigFiles(), {}).endpoints}
+    assert found == {
+        "global": f"{tmp_path}/ca/global.pem",
+        "local_name mail.example.net": f"{tmp_path}/srv/tls/exact-ca.pem",
+    }
 
 
 @pytest.mark.parametrize("tree", TREES)
@@ -225,23 +267,60 @@ def test_configs_doveconf_rejects_are_rejected(doveconf: str, tmp_path: Path, te
         dovecot.read(str(conf), ConfigFiles(), {})
 
 
-def test_missing_include_is_fatal_for_doveconf_and_an_error_finding_here(
+DAEMON_REJECTS = {
+    "two-names-unquoted": "local_name a.example b.example {\n  ssl_cert = </x\n}\n",
+    "brace-in-name": "local_name a.example{\n  ssl_cert = </x\n}\n",
+    "single-quotes": "local_name 'a.example b.example' {\n  ssl_cert = </x\n}\n",
+    "two-protocols": "protocol imap pop3 {\n  ssl_cert = </x\n}\n",
+    "missing-include": "!include nowhere.conf\nssl_cert = </x\n",
+    "glob-matches-nothing": "!include conf.d/*.conf\nssl_cert = </x\n",
+    "dangling-link": "!include link.conf\nssl_cert = </x\n",
+    "includes-itself": "ssl_cert = </x\n!include dovecot.conf\n",
+    "ssl-value": "ssl = maybe\nssl_cert = </x\n",
+    "ssl-value-in-block": "protocol imap {\n  ssl = Yes\n}\n",
+}
+
+
+@pytest.mark.parametrize("case", DAEMON_REJECTS)
+def test_what_doveconf_stops_on_stops_mailtls_with_its_reason(
+    doveconf: str, tmp_path: Path, case: str
+) -> None:
+    """doveconf ends with `Fatal: Error in configuration file F line N: REASON`: mailtls raises
+    ConfigError (exit 2) at the same line, saying the same reason."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(DAEMON_REJECTS[case])
+    (tmp_path / "link.conf").symlink_to(tmp_path / "gone.conf")
+    done = run([doveconf, "-c", str(conf), "-n"])
+    assert done.returncode != 0
+    said = re.search(r"line (\d+): ([^:\n]+)", done.stderr)
+    assert said is not None, done.stderr
+    line, reason = said.groups()
+    with pytest.raises(ConfigError) as raised:
+        dovecot.read(str(conf), ConfigFiles(), {})
+    assert f"{conf}:{line}: " in str(raised.value)
+    assert reason in str(raised.value)
+
+
+def test_include_try_of_nothing_and_a_quoted_name_with_spaces_are_fine(
     doveconf: str, tmp_path: Path
 ) -> None:
-    conf = write_tree(tmp_path, {"dovecot.conf": "!include nowhere.conf\nssl_cert = </x\n"})
-    assert run([doveconf, "-c", str(conf), "-n"]).returncode != 0
-    result = dovecot.read(str(conf), ConfigFiles(), {})
-    assert [(f.code, f.severity.value) for f in result.findings] == [("include-missing", "error")]
-
-
-def test_include_loop_is_reported_once_and_ends(tmp_path: Path) -> None:
     conf = write_tree(
         tmp_path,
-        {"dovecot.conf": "!include a.conf\nssl_cert = </x\n", "a.conf": "!include dovecot.conf\n"},
+        {
+            "dovecot.conf": """
+                !include_try nowhere.conf
+                !include_try conf.d/*.conf
+                ssl = required
+                ssl_cert = </srv/tls/global.pem
+                local_name "a.example b.example" {
+                  ssl_cert = </srv/tls/ab.pem
+                }
+            """
+        },
     )
+    assert run([doveconf, "-c", str(conf), "-n"]).returncode == 0
     result = dovecot.read(str(conf), ConfigFiles(), {})
-    assert [f.code for f in result.findings] == ["include-loop"]
-    assert result.endpoints[0].cert_file == "/x"  # the loop is cut, the rest still read
+    assert [e.names for e in result.endpoints] == [(), ("a.example", "b.example")]
 
 
 def test_relative_file_paths_resolve_against_the_including_file(tmp_path: Path) -> None:
@@ -293,3 +372,70 @@ def test_env_variables_and_alt_certificates(tmp_path: Path) -> None:
         ("main", "/srv/env/rsa.pem", "/srv/env/rsa.key", False),
         ("alt", f"{tmp_path}/srv/ecdsa.pem", f"{tmp_path}/srv/ecdsa.key", False),
     ]
+
+
+PROTOCOL_CERTS = {
+    "both-protocols": """
+        protocols = imap pop3
+        ssl = yes
+        protocol imap {
+          ssl_cert = </srv/tls/imap.pem
+          ssl_key = </srv/tls/imap.key
+        }
+        protocol pop3 {
+          ssl_cert = </srv/tls/pop3.pem
+          ssl_key = </srv/tls/pop3.key
+        }
+    """,
+    "pop3-without": """
+        protocols = imap pop3 lmtp
+        ssl = yes
+        protocol imap {
+          ssl_cert = </srv/tls/imap.pem
+          ssl_key = </srv/tls/imap.key
+        }
+    """,
+    "pop3-tls-off": """
+        protocols = imap pop3
+        protocol imap {
+          ssl_cert = </srv/tls/imap.pem
+        }
+        protocol pop3 {
+          ssl = no
+        }
+    """,
+    "global": """
+        protocols = imap pop3 submission
+        ssl_cert = </srv/tls/global.pem
+        protocol pop3 {
+          ssl_key = </srv/tls/pop3.key
+        }
+    """,
+}
+
+
+@pytest.mark.parametrize("tree", PROTOCOL_CERTS)
+def test_no_certificate_names_the_protocols_doveconf_gives_none(
+    doveconf: str, tmp_path: Path, tree: str
+) -> None:
+    """Certificates only in `protocol` blocks: Dovecot starts and each protocol's login
+    process serves its own (a live Dovecot 2.3 serves imaps and fails only pop3s with
+    "Can't load SSL certificate: The certificate is empty" when pop3 has none). mailtls names
+    exactly the TLS protocols doveconf gives no ssl_cert, with the line that turns TLS on."""
+    conf = write_tree(tmp_path, {"dovecot.conf": PROTOCOL_CERTS[tree]})
+    protocols = run([doveconf, "-c", str(conf), "-h", "protocols"]).stdout.split()
+    lacking = []
+    for protocol in protocols:
+        args = [doveconf, "-c", str(conf), "-f", f"protocol={protocol}", "-h"]
+        ssl, cert = (run([*args, name]).stdout.strip() for name in ("ssl", "ssl_cert"))
+        if protocol != "lmtp" and ssl != "no" and not cert:
+            lacking.append(protocol)
+    result = dovecot.read(str(conf), ConfigFiles(), {})
+    said = [f for f in result.findings if f.code == "no-certificate"]
+    if not lacking:
+        assert said == []
+        return
+    (finding,) = said
+    assert f"TLS is on for {', '.join(lacking)} " in finding.message
+    assert finding.source is not None
+    assert conf.read_text().splitlines()[finding.source.line - 1].startswith(("ssl =", "protocols"))

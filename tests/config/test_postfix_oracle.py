@@ -17,7 +17,7 @@ from mailtls.config.postfix_expand import expand
 from mailtls.config.postfix_syntax import parse_master
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
-from tests.conftest import run
+from tests.conftest import need_binary, run
 
 CERT_PARAMS = [
     "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file", "smtpd_tls_eckey_file",
@@ -257,3 +257,122 @@ def test_expansion_agrees_with_postconf(
         # postconf prints runs of white space as one (its output folding); Postfix does not.
         mine = " ".join(expand(expression, lookup).split())
         assert mine == said.get(f"p{i}", ""), expression
+
+
+PIPES = """\
+smtp      inet  n       -       y       -       -       smtpd
+  -o smtpd_tls_security_level=may
+spamassassin unix -     n       n       -       -       pipe
+  flags=Rq user=debian-spamd argv=/usr/sbin/sendmail -oi -f ${sender} ${recipient}
+amavis unix -   -       n       -       2       smtp
+  -o smtp_data_done_timeout=1200 -v -vo smtp_tls_security_level=none
+  -o { smtp_tls_cert_file = /srv/x y.pem } -- -o smtp_tls_key_file=/late
+dovecot   unix  -       n       n       -       -       pipe
+  flags=DRhu user=vmail:vmail argv=/usr/lib/dovecot/deliver -d ${recipient} -o x
+"""
+
+
+def test_options_end_at_the_first_word_that_is_not_one(postconf: str, tmp_path: Path) -> None:
+    """A pipe command's own `-oi` is not a master.cf override (the daemon's getopt stops at
+    `flags=`), `-vo` is `-v -o`, and `--` ends the options: as `postconf -P` lists them."""
+    root = write(tmp_path, "", PIPES)
+    done = run([postconf, "-c", str(root), "-P"])
+    assert done.returncode == 0, done.stderr
+    services = parse_master(PIPES, "master.cf", [])
+    got = {f"{s.label}/{n} = {p.value}" for s in services for n, p in s.overrides.items()}
+    assert got == set(done.stdout.splitlines())
+    assert len(got) == 4
+    (amavis,) = [e for e in postfix.read(str(root), ConfigFiles()).endpoints if "amavis" in e.id]
+    assert (amavis.cert_file, amavis.enabled) == ("/srv/x y.pem", False)
+
+
+@pytest.fixture(scope="session")
+def postmap() -> str:
+    return need_binary("postmap")
+
+
+INLINE = (
+    "inline:{ {mail.example.org = /srv/org-key.pem /srv/org.pem}, .Example.NET=/srv/net.pem,"
+    "\n  { imap.example.com = /srv/com.pem, /srv/com-ca.pem } }"
+)
+
+
+def test_inline_sni_map_and_a_list_split_as_postfix_splits_it(
+    postconf: str, postmap: str, tmp_path: Path
+) -> None:
+    """`hash:sni, inline:{ {k = a b}, k=a, ... }`: braces group, so the commas inside the inline
+    table do not split the list; each key gets the files `postmap -q` gives for it."""
+    (tmp_path / "sni").write_text("example.org /srv/org.pem\n")
+    (tmp_path / "sni.db").write_bytes(b"index")
+    main = f"tls_server_sni_maps = hash:{tmp_path}/sni, {INLINE}\nsmtpd_tls_cert_file = /c\n"
+    root = write(tmp_path, main, "")
+    spec = postconf_values(postconf, root, ["tls_server_sni_maps"])["tls_server_sni_maps"]
+    inline = spec[spec.index("inline:") :]
+    result = postfix.read(str(root), ConfigFiles())
+    sni = [e for e in result.endpoints if e.scope.startswith("sni ")]
+    assert [e.names for e in sni] == [
+        ("example.org",),
+        ("mail.example.org",),
+        (".example.net",),
+        ("imap.example.com",),
+    ]
+    for endpoint in sni[1:]:
+        done = run([postmap, "-q", endpoint.names[0], inline])
+        assert done.returncode == 0, done.stderr
+        assert endpoint.chain_files == tuple(done.stdout.replace(",", " ").split())
+        assert endpoint.sni_table == ""  # read when Postfix opens it: no postmap -F to run
+    assert result.findings == ()
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "inline:{ mail.example.org = /srv/k.pem /srv/c.pem, b.example.org = /srv/b.pem }",
+        "inline:{ a=/x",
+        "inline:{ }",
+        "inline:{ {a=/x}b }",
+    ],
+    ids=["spaces-without-braces", "unclosed", "empty", "text-after-brace"],
+)
+def test_inline_tables_postfix_cannot_open_are_rejected(
+    postmap: str, tmp_path: Path, table: str
+) -> None:
+    """What postmap refuses to open, the daemon cannot use: exit 2 with postmap's reason."""
+    done = run([postmap, "-q", "a", table])
+    assert done.returncode != 0
+    reason = done.stderr.split("fatal: ")[1].split(":")[0]
+    root = write(tmp_path, f"tls_server_sni_maps = {table}\nsmtpd_tls_cert_file = /c\n", "")
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        postfix.read(str(root), ConfigFiles())
+
+
+def test_ca_file_per_service_after_overrides_and_expansion(postconf: str, tmp_path: Path) -> None:
+    """Each endpoint's ca_file is the smtpd_tls_CAfile that service sees (`postconf -x`,
+    `postconf -Px`): a service with its own CA file gets its own endpoint, since OpenSSL
+    completes a leaf-only chain from it; postscreen's tlsproxy follows smtpd's."""
+    master = (
+        "smtp inet n - y - 1 postscreen\n"
+        "smtpd pass - - y - - smtpd\n"
+        "submission inet n - y - - smtpd\n"
+        "  -o smtpd_tls_CAfile=${ca_dir}/sub.pem -o smtpd_tls_security_level=encrypt\n"
+        "relay unix - - y - - smtp -o smtp_tls_CAfile=relay-ca.pem\n"
+    )
+    main = (
+        "ca_dir = /srv/ca\nsmtpd_tls_CAfile = $ca_dir/main.pem\n"
+        "smtpd_tls_cert_file = /srv/leaf.pem\nsmtpd_tls_security_level = may\n"
+        "smtp_tls_cert_file = /srv/client.pem\n"
+    )
+    root = write(tmp_path, main, master)
+    main_values = postconf_values(postconf, root, ["smtpd_tls_CAfile", "smtp_tls_CAfile"])
+    per_service = run([postconf, "-c", str(root), "-Px"]).stdout.splitlines()
+    overrides = dict(line.split(" = ", 1) for line in per_service if "_CAfile" in line)
+    endpoints = postfix.read(str(root), ConfigFiles()).endpoints
+    assert {e.id: e.ca_file for e in endpoints} == {
+        "postfix:global": main_values["smtpd_tls_CAfile"],
+        "postfix:master.cf submission/inet": overrides["submission/inet/smtpd_tls_CAfile"],
+        "postfix:smtp client": main_values["smtp_tls_CAfile"] or None,
+        # relative: against the configuration folder, as mailtls reads every Postfix path
+        "postfix:master.cf relay/unix": f"{root}/{overrides['relay/unix/smtp_tls_CAfile']}",
+    }
+    (glob,) = [e for e in endpoints if e.scope == "global"]
+    assert glob.services == ("smtpd/pass", "smtp/inet")
