@@ -9,7 +9,7 @@ from cryptography.x509 import verification
 
 from mailtls.checks.chain import ChainContext, chain_findings, untrusted
 from mailtls.checks.consistency import different_certs
-from mailtls.checks.files import Served, key_findings, served_groups
+from mailtls.checks.files import Served, complete_from_ca_file, key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
 from mailtls.pki.candidates import Candidates
@@ -79,6 +79,7 @@ def _audit_endpoint(
         findings += key_findings(endpoint, group, cache)
         if not group.certs:
             continue
+        findings += complete_from_ca_file(endpoint, group, cache)
         chain, found = judge_chain(endpoint, group, group.leaf_index(), context, options)
         if any(f.code == "not-pem" and f.path == group.cert_path for f in findings):
             chain = replace(chain, trusted=False)  # the daemon cannot even load it

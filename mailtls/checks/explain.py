@@ -24,6 +24,16 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         " point the config at fullchain.pem. `mailtls fix --backup` does this.",
         SHOW_CHAIN,
     ),
+    "chain-from-cafile": (
+        "The certificate file holds the leaf alone, and smtpd_tls_CAfile holds its issuer."
+        " Postfix's OpenSSL then builds the chain from the CA file at each handshake and sends"
+        " it (Dovecot does not: with the intermediate only in ssl_ca it sends the leaf alone)."
+        " It works, but it breaks when the CA file is replaced, and the same certificate file"
+        " given to Dovecot is incomplete.",
+        "Put the intermediates in the certificate file, after the leaf (or use smtpd_tls_chain_"
+        "files); `mailtls fix` builds that chain.",
+        SHOW_SMTP,
+    ),
     "leaf-not-first": (
         "Dovecot and Postfix load the file's first certificate as the server's own and check the"
         " private key against it. With an intermediate first, Dovecot 2.3 fails every handshake"

@@ -9,7 +9,7 @@ from cryptography import x509
 
 from mailtls.checks.registry import finding
 from mailtls.models import Endpoint, Finding
-from mailtls.pki.chain import is_ca, key_fits
+from mailtls.pki.chain import is_ca, issued_by, key_fits, self_signed
 from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
 
 
@@ -166,3 +166,35 @@ def _permission_findings(endpoint: Endpoint, loaded: LoadedFile) -> Iterator[Fin
             path=loaded.path,
             hint=f"chown root:root {loaded.path} && chmod 600 {loaded.path}",
         )
+
+
+def complete_from_ca_file(endpoint: Endpoint, group: Served, cache: FileCache) -> list[Finding]:
+    """Postfix serving a leaf alone: OpenSSL completes the chain from `smtpd_tls_CAfile` at
+    each handshake (its automatic chain building runs only when the certificate file holds
+    no chain certificates). Dovecot does not: with the intermediate only in `ssl_ca`, it
+    sends the leaf alone. `group.certs` becomes what Postfix sends."""
+    if endpoint.service != "postfix" or not endpoint.ca_file or len(group.certs) != 1:
+        return []
+    pool = cache.get(endpoint.ca_file).certs
+    added: list[x509.Certificate] = []
+    current = group.certs[0]
+    while not self_signed(current) and len(added) < len(pool):
+        parent = next((c for c in pool if c not in added and issued_by(current, c)), None)
+        if parent is None:
+            break
+        added.append(parent)
+        current = parent
+    if not added:
+        return []
+    group.certs += added
+    return [
+        finding(
+            "chain-from-cafile",
+            f"{group.cert_path} holds the leaf alone; Postfix sends"
+            f" {len(added)} more certificate(s) from its CA file {endpoint.ca_file} (OpenSSL"
+            " builds the chain from it at each handshake): the chain breaks if that file"
+            " changes; put the chain in the certificate file",
+            endpoint=endpoint,
+            path=group.cert_path,
+        )
+    ]

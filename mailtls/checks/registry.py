@@ -30,6 +30,7 @@ _CODES = [
     Code("key-not-pem", E, False, "a DER key file: the daemons read only PEM"),
     # chain
     Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),
+    Code("chain-from-cafile", INFO, False, "Postfix completes a leaf-only file from its CA file"),
     Code("leaf-not-first", E, True, "the file's first certificate is not the server's own"),
     Code("chain-order", W, True, "the leaf is first but its issuers are out of order"),
     Code("root-in-chain", INFO, True, "the root is served; clients ignore it, it only costs bytes"),
