@@ -70,12 +70,19 @@ def audit_file(
     key_file = tmp / "key.pem"
     key_file.write_bytes(key)
     key_file.chmod(0o600)
+    return audit_paths(cert_file, key_file, roots, at, tmp / "dovecot.conf")
+
+
+def audit_paths(
+    cert_file: Path, key_file: Path, roots: tuple[str, ...], at: dt.datetime, config: Path
+) -> Report:
+    """mailtls' audit of one endpoint whose configuration (at `config`) names these files."""
     endpoint = Endpoint(
         id="dovecot:global",
         service="dovecot",
         role="server",
         scope="global",
-        source=Location(str(tmp / "dovecot.conf"), 3),
+        source=Location(str(config), 3),
         cert_file=str(cert_file),
         key_file=str(key_file),
     )
