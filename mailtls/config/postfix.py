@@ -281,6 +281,7 @@ def _sni_endpoints(
     if not spec or where is None:
         return []
     enabled = _any_tls_on(config, "smtpd", [s for s in config.services if s.command == "smtpd"])
+    ca_file = _path(config, config.value("smtpd_tls_CAfile"))
     return [
         Endpoint(
             id=f"postfix:sni {entry.name}",
@@ -296,7 +297,7 @@ def _sni_endpoints(
             slot="chain",
             config=os.path.join(config.config_dir, "main.cf"),
             sni_table=entry.table,
-            ca_file=_path(config, config.value("smtpd_tls_CAfile")),
+            ca_file=ca_file,
         )
         for entry in read_maps(spec, config.config_dir, files, findings, where)
     ]

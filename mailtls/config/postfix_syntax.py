@@ -80,6 +80,8 @@ def parse_main(text: str, path: str, findings: list[Finding]) -> dict[str, Param
 
 def split_braced(text: str, separators: str = " \t\r\n") -> list[str]:
     """Postfix's mystrtokq(3): split at separators, except inside `{ }`, which may nest."""
+    if "{" not in text:  # the common case, at C speed: 10,000 SNI map lines
+        return [token for token in re.split(f"[{re.escape(separators)}]+", text) if token]
     tokens: list[str] = []
     current: list[str] = []
     depth = 0

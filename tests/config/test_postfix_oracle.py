@@ -361,6 +361,7 @@ def test_ca_file_per_service_after_overrides_and_expansion(postconf: str, tmp_pa
         "ca_dir = /srv/ca\nsmtpd_tls_CAfile = $ca_dir/main.pem\n"
         "smtpd_tls_cert_file = /srv/leaf.pem\nsmtpd_tls_security_level = may\n"
         "smtp_tls_cert_file = /srv/client.pem\n"
+        "tls_server_sni_maps = inline:{ {mail.example.org = /srv/k.pem /srv/c.pem} }\n"
     )
     root = write(tmp_path, main, master)
     main_values = postconf_values(postconf, root, ["smtpd_tls_CAfile", "smtp_tls_CAfile"])
@@ -373,6 +374,7 @@ def test_ca_file_per_service_after_overrides_and_expansion(postconf: str, tmp_pa
         "postfix:smtp client": main_values["smtp_tls_CAfile"] or None,
         # relative: against the configuration folder, as mailtls reads every Postfix path
         "postfix:master.cf relay/unix": f"{root}/{overrides['relay/unix/smtp_tls_CAfile']}",
+        "postfix:sni mail.example.org": main_values["smtpd_tls_CAfile"],
     }
     (glob,) = [e for e in endpoints if e.scope == "global"]
     assert glob.services == ("smtpd/pass", "smtp/inet")

@@ -17,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailtls.models import Report, Severity
-from tests.oracle.oracle import PKI, audit_file, day, key_for, openssl_verify, summary
+from tests.oracle.oracle import (
+    PKI,
+    audit_file,
+    audit_paths,
+    day,
+    key_for,
+    openssl_verify,
+    summary,
+)
 
 # family -> (times before and after each of its expiries, named sets of trusted roots)
 STORY_ROOTS = {
@@ -146,6 +154,36 @@ def test_every_history_file_is_judged() -> None:
         "leaf-2026-fullchain",
     } <= stems
     assert {stem for stem, _, _ in KNOWN} <= stems
+
+
+# Real public certificates (fixtures/pki/real, provenance in each file): Let's Encrypt in 2017,
+# Authority X3 cross-signed by DST Root CA X3 and also signed by ISRG Root X1. Their leaf has no
+# public key file, so key findings are left out of the comparison.
+REAL_ROOTS = {
+    "dst": ("real/dst-root-ca-x3",),
+    "isrg": ("real/isrg-root-x1",),
+    "both": ("real/dst-root-ca-x3", "real/isrg-root-x1"),
+}
+KEY_CODES = {"key-missing", "key-mismatch"}
+
+
+@pytest.mark.parametrize("trust", REAL_ROOTS)
+@pytest.mark.parametrize("when", ["2017-08-04", "2017-10-01"])  # the leaf ends 2017-09-10
+@pytest.mark.parametrize("stem", ["chain-2017-served", "chain-2017-both-x3"])
+def test_real_chains_error_exactly_when_openssl_rejects(
+    tmp_path: Path, stem: str, when: str, trust: str
+) -> None:
+    """chain-2017-both-x3 with only ISRG X1 trusted: OpenSSL 3.0 takes the first 'Authority X3'
+    served (the DST cross-sign) and does not go back to try the other, so it rejects; a path
+    builder that tries every candidate (webpki, cryptography) finds leaf -> X3 by ISRG -> ISRG X1.
+    mailtls agrees with OpenSSL today; if it learns full path building, this case flips."""
+    path, roots = PKI / "real" / f"{stem}.pem", REAL_ROOTS[trust]
+    verdict = openssl_verify(path, roots, day(when), tmp_path)
+    report = audit_paths(path, tmp_path / "no-key.pem", roots, day(when), tmp_path / "x.conf")
+    chain_errors = [
+        f for f in report.findings if f.severity is Severity.ERROR and f.code not in KEY_CODES
+    ]
+    assert bool(chain_errors) == (not verdict.ok), f"openssl: {verdict.output}\n{summary(report)}"
 
 
 def codes_at(tmp_path: Path, stem: str, when: str, roots: tuple[str, ...]) -> list[str]:
