@@ -110,6 +110,18 @@ def _structure(
             path=path,
             hint="mailtls fix --backup" if facts.candidate is not None else "",
         )
+    if facts.shadowed_by is not None:
+        first, other = served[facts.shadowed_by], served[facts.path[1]]
+        yield finding(
+            "shadowed-path",
+            f"{path} serves '{_name(first)}' (issued by '{_name(first.issuer)}') before"
+            f" '{_name(other)}' (issued by '{_name(other.issuer)}'); OpenSSL-based clients"
+            " (other mail servers, fetchmail, mutt) take the first and fail, only clients that"
+            " try every path (Thunderbird, Apple, Android) find the one to"
+            f" '{_name(facts.anchor or served[facts.path[-1]])}': serve that one alone",
+            endpoint=endpoint,
+            path=path,
+        )
     yield from _path_end(endpoint, group, facts, context)
     if group.unordered:
         pass  # said as not-pem; the fix writes PEM in order
@@ -218,7 +230,9 @@ def _extra(
         return
 
     def above(child: x509.Certificate) -> list[x509.Certificate]:
-        return [*group.certs, *context.trust.issuers_named(child.issuer)]
+        """Its issuer, wherever mailtls can see one: served, trusted, or beside the file."""
+        near = context.candidates.issuers_named(child.issuer, group.cert_path)
+        return [*group.certs, *context.trust.issuers_named(child.issuer), *(c for c, _ in near)]
 
     dead = first_expired_above(cert, above, context.at)
     crossed = f"'{_name(cert)}' cross-signed by '{_name(cert.issuer)}'"

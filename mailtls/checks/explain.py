@@ -107,6 +107,16 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         " that lack the newer root no longer matter, or before the older root expires.",
         SHOW_CHAIN,
     ),
+    "shadowed-path": (
+        "Two served certificates could issue the same one (a CA and its cross-sign). OpenSSL,"
+        " which other mail servers and many mail tools use, takes the first one served that is"
+        " valid and does not come back to try the other when it leads to a root it lacks;"
+        " path builders that backtrack (NSS, Apple, Android) find the working path. The chain"
+        " works for some clients and fails for others.",
+        "Serve only the certificate that leads to the trusted root (or put it first);"
+        " `mailtls fix` does this.",
+        SHOW_CHAIN,
+    ),
     "expired-root": (
         "The only path from the leaf ends at a root that has expired. Clients refuse the chain;"
         " those with a newer root would need the chain that leads to it.",

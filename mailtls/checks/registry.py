@@ -40,6 +40,7 @@ _CODES = [
     Code("expired-cross-sign", W, True, "a cross-sign that, or whose root, has expired is served"),
     Code("cross-sign-served", INFO, False, "a live cross-sign is served beside the trusted path"),
     Code("expired-root", E, False, "the path ends at a trusted root that has expired"),
+    Code("shadowed-path", E, True, "OpenSSL takes a served issuer that leads nowhere first"),
     Code("intermediate-expires-before-leaf", W, False, "the chain dies before the leaf does"),
     Code("untrusted-root", E, False, "the chain ends at a root the trust store does not hold"),
     Code("bad-signature", E, True, "a served issuer has the right name but did not sign"),

@@ -131,6 +131,9 @@ class PathFacts:
     missing: x509.Name | None  # the issuer neither served nor trusted
     candidate: x509.Certificate | None  # a certificate found elsewhere that is that issuer
     candidate_source: str = ""
+    # A path to a trusted root exists, but OpenSSL takes this served certificate first and
+    # never comes back to try the other (it does not backtrack).
+    shadowed_by: int | None = None
 
     @property
     def in_order(self) -> bool:
@@ -159,42 +162,92 @@ def path_facts(
             seen.add(fingerprint(cert))
             if index != leaf:
                 remaining.append(index)
-    path = [leaf]
-    anchor: x509.Certificate | None = None
-    while not self_signed(served[path[-1]]):
-        current = served[path[-1]]
-        parents = [i for i in remaining if issued_by(current, served[i])]
-        anchors = [c for c in trust.issuers_named(current.issuer) if issued_by(current, c)]
-        live = [c for c in anchors if valid_at(c, at)]
-        held = [i for i in parents if trust.holds(served[i])]
-        if live and not held:  # a client stops at its own root, whatever is served beside
-            anchor = max(live, key=lambda c: c.not_valid_after_utc)
-            break
-        if not parents:
-            anchor = max(anchors, key=lambda c: c.not_valid_after_utc) if anchors else None
-            break
-        # Prefer what the trust store holds, then a parent valid now and for longest.
-        parent = max(
-            held or parents,
-            key=lambda i: (valid_at(served[i], at), served[i].not_valid_after_utc),
-        )
-        path.append(parent)
-        remaining.remove(parent)
+    path, anchor = _openssl_path(served, leaf, remaining, trust, at)
+    off_path = tuple(i for i in remaining if i not in path)
     last = served[path[-1]]
-    if self_signed(last):
+    root_served = path[-1] if self_signed(last) else None
+    if root_served is not None:
         anchor = last if trust.holds(last) else None
+    if anchor is not None and valid_at(anchor, at):
+        return PathFacts(tuple(path), off_path, tuple(duplicates), root_served, anchor, None, None)
+    found = _any_path(served, leaf, remaining, trust, at, [MAX_SERVED * 4])
+    if found is not None:
+        other, other_anchor = [leaf, *found[0]], found[1]
+        fork = next(i for i, (a, b) in enumerate(zip(path, other, strict=False)) if a != b)
+        shadow = path[fork] if fork < len(path) else None
+        end = other[-1] if self_signed(served[other[-1]]) else None
+        rest = tuple(i for i in remaining if i not in other)
         return PathFacts(
-            tuple(path), tuple(remaining), tuple(duplicates), path[-1], anchor, None, None
+            tuple(other), rest, tuple(duplicates), end, other_anchor, None, None, "", shadow
         )
-    if anchor is not None:
-        return PathFacts(tuple(path), tuple(remaining), tuple(duplicates), None, anchor, None, None)
+    if root_served is not None or anchor is not None:
+        return PathFacts(tuple(path), off_path, tuple(duplicates), root_served, anchor, None, None)
     signers = [(c, where) for c, where in candidates(last.issuer) if issued_by(last, c)]
     # Prefer an issuer valid now and for longest: the one a fixer should serve.
     signers.sort(key=lambda item: (item[0].not_valid_after_utc > at, item[0].not_valid_after_utc))
     candidate, source = signers[-1] if signers else (None, "")
     return PathFacts(
-        tuple(path), tuple(remaining), tuple(duplicates), None, None, last.issuer, candidate, source
+        tuple(path), off_path, tuple(duplicates), None, None, last.issuer, candidate, source
     )
+
+
+def _openssl_path(
+    served: list[x509.Certificate],
+    leaf: int,
+    remaining: list[int],
+    trust: CertPool,
+    at: dt.datetime,
+) -> tuple[list[int], x509.Certificate | None]:
+    """The path OpenSSL builds (trusted first, then the first served issuer valid now, in
+    the order served), and the trusted root it ends at, if any. No backtracking: OpenSSL
+    does not come back to try another served issuer when the one it took leads nowhere."""
+    left = list(remaining)
+    path = [leaf]
+    while not self_signed(served[path[-1]]):
+        current = served[path[-1]]
+        parents = [i for i in left if issued_by(current, served[i])]
+        anchors = [c for c in trust.issuers_named(current.issuer) if issued_by(current, c)]
+        live = [c for c in anchors if valid_at(c, at)]
+        held = [i for i in parents if trust.holds(served[i])]
+        if live and not held:  # a client stops at its own root, whatever is served beside
+            return path, max(live, key=lambda c: c.not_valid_after_utc)
+        if not parents:
+            return path, max(anchors, key=lambda c: c.not_valid_after_utc) if anchors else None
+        choices = held or parents
+        valid = [i for i in choices if valid_at(served[i], at)]
+        parent = valid[0] if valid else max(choices, key=lambda i: served[i].not_valid_after_utc)
+        path.append(parent)
+        left.remove(parent)
+    return path, None
+
+
+def _any_path(
+    served: list[x509.Certificate],
+    index: int,
+    remaining: list[int],
+    trust: CertPool,
+    at: dt.datetime,
+    budget: list[int],
+) -> tuple[list[int], x509.Certificate] | None:
+    """A path from `served[index]` through valid served certificates to a valid trusted root,
+    trying every branch as path builders that backtrack do (NSS, Apple, Android, cryptography);
+    `budget` bounds the steps tried."""
+    current = served[index]
+    if self_signed(current):
+        return ([], current) if trust.holds(current) and valid_at(current, at) else None
+    for root in trust.issuers_named(current.issuer):
+        if valid_at(root, at) and issued_by(current, root):
+            return [], root
+    for parent in remaining:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        if valid_at(served[parent], at) and issued_by(current, served[parent]):
+            rest = [i for i in remaining if i != parent]
+            found = _any_path(served, parent, rest, trust, at, budget)
+            if found is not None:
+                return [parent, *found[0]], found[1]
+    return None
 
 
 def twin(cert: x509.Certificate, others: list[x509.Certificate]) -> x509.Certificate | None:

@@ -17,6 +17,8 @@ import pytest
 
 from fixtures.build import Issued, issue, key_pem, leaf, pem, utc
 from mailtls.audit import AuditOptions, audit
+from mailtls.config.discover import read_all
+from mailtls.fix.run import FixOptions, fix
 from mailtls.models import ConfigResult, Endpoint, Finding, Location, Report, Severity
 
 
@@ -206,3 +208,34 @@ def test_addtrust_chain_with_only_the_old_root_trusted(tmp_path: Path) -> None:
     assert not openssl_accepts(tmp_path, AFTER_ADDTRUST)
     assert any(severity is Severity.ERROR for _, severity in said(report))
     assert not report.chains[0].trusted
+
+
+def test_cross_sign_served_first_shadows_the_path_openssl_would_need(tmp_path: Path) -> None:
+    """2017: Let's Encrypt Authority X3 existed signed by ISRG X1 and cross-signed by DST. A
+    file serving the cross-sign first: with only ISRG X1 trusted, OpenSSL takes the first X3
+    and fails (it does not backtrack); a path exists through the second. That is an error."""
+    dst = issue("t17-dst", "DST Root CA X3", None, (utc(2000, 9, 30), utc(2021, 9, 30)), ca=True)
+    isrg = issue("t17-isrg", "ISRG Root X1", None, (utc(2015, 6, 4), utc(2035, 6, 4)), ca=True)
+    x3_dst = issue("t17-x3-dst", "Authority X3", dst, (utc(2016, 3, 17), utc(2021, 3, 17)), ca=True)
+    x3 = issue(
+        "t17-x3-isrg", "Authority X3", isrg, (utc(2016, 10, 6), utc(2021, 10, 6)), ca=True,
+        key=x3_dst.key,
+    )  # fmt: skip
+    mail = leaf("t17-leaf", x3, (utc(2017, 7, 20), utc(2017, 10, 18)))
+    at = utc(2017, 8, 4)
+    report = audit_file(tmp_path, [mail, x3_dst, x3], [isrg], at)
+    assert not openssl_accepts(tmp_path, at)
+    assert said(report) == [
+        ("cross-sign-served", Severity.INFO),
+        ("shadowed-path", Severity.ERROR),
+    ]
+    assert (
+        "serves 'Authority X3' (issued by 'DST Root CA X3') before"
+        in one(report, "shadowed-path").message
+    )
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
+    settings = AuditOptions(at=at, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False)
+    fixed = fix(read_all([str(conf)], {}), FixOptions(audit=settings, offline=True, backup=False))
+    assert fixed.after is not None and said(fixed.after) == []
+    assert openssl_accepts(tmp_path, at)

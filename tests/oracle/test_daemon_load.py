@@ -122,28 +122,12 @@ def baseline_errors(tmp_path: Path, names: tuple[str, ...]) -> set[str]:
     return errors(audit_paths(plain / "cert.pem", plain / "key.pem", ROOTS, AT, plain / "x.conf"))
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-NOT_FIRST = "issue 8 §3: the leaf is not first, mailtls says only chain-order (warning); "
-FORMAT = "issue 8 §3: not PEM, mailtls reads it happily; "
-DOVECOT_KEY = (
-    "Dovecot: Can't load SSL private key (ssl_key setting): "
-    "Key is for a different cert than ssl_cert"
-)
-POSTFIX_KEY = (
-    "Postfix: cannot get RSA private key from file ...: disabling TLS support "
-    "(key values mismatch); STARTTLS 454"
-)
-DOVECOT_PEM = (
-    "Dovecot: Can't load SSL certificate (ssl_cert setting): There is no valid PEM certificate."
-)
-POSTFIX_PEM = (
-    "Postfix: cannot get RSA certificate from file ...: disabling TLS support "
-    "(PEM: no start line); STARTTLS 454"
-)
 # Measured with Dovecot 2.3.19 and Postfix 3.7.11 (both on OpenSSL 3.0): the same for both.
+# Not the leaf first: Dovecot "Can't load SSL private key (ssl_key setting): Key is for a
+# different cert than ssl_cert", Postfix "cannot get RSA private key from file ...: disabling
+# TLS support (key values mismatch)", STARTTLS 454. Not PEM: Dovecot "Can't load SSL
+# certificate (ssl_cert setting): There is no valid PEM certificate.", Postfix "cannot get RSA
+# certificate from file ...: disabling TLS support (PEM: no start line)".
 REFUSED = {
     "intermediate-first",
     "root-first",
@@ -153,19 +137,6 @@ REFUSED = {
     "key-of-other-cert",
     "key-of-other-type",
 }
-# (daemon, shape) -> why mailtls disagrees today, with what the daemon logged
-KNOWN: dict[tuple[str, str], str] = {
-    ("dovecot", "intermediate-first"): NOT_FIRST + DOVECOT_KEY,
-    ("dovecot", "root-first"): NOT_FIRST + DOVECOT_KEY,
-    ("postfix", "intermediate-first"): NOT_FIRST + POSTFIX_KEY,
-    ("postfix", "root-first"): NOT_FIRST + POSTFIX_KEY,
-    **{
-        ("dovecot", shape): FORMAT + DOVECOT_PEM for shape in ("pkcs7-pem", "pkcs7-der", "der-cert")
-    },
-    **{
-        ("postfix", shape): FORMAT + POSTFIX_PEM for shape in ("pkcs7-pem", "pkcs7-der", "der-cert")
-    },
-}
 
 
 def cases() -> list[object]:
@@ -174,7 +145,6 @@ def cases() -> list[object]:
             daemon,
             shape,
             id=f"{daemon}-{shape}",
-            marks=([_xfail(KNOWN[daemon, shape])] if (daemon, shape) in KNOWN else []),
         )
         for daemon in ("dovecot", "postfix")
         for shape in SHAPES

@@ -81,44 +81,14 @@ def served_files() -> list[Path]:
     ]
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-REMOVED_ROOT = "issue 8 §2: a removed root above a cross-sign is reported as missing-intermediate"
-STALE_ROOT = (
-    "issue 8 §2: a served old root gives untrusted-root though a path to a trusted root exists"
-)
-EXPIRED_ROOT = "issue 8 §2: an expired served root is called an expired intermediate"
-NO_KEY_USAGE = "issue 8 §4: a trust anchor without keyUsage (plain openssl req -x509) is rejected"
-# (file stem, trust set name, time or "" for every time) -> why mailtls disagrees today
-KNOWN: dict[tuple[str, str, str], str] = {
-    ("chain-2020-served", "usertrust", "2020-05-01"): REMOVED_ROOT,
-    ("chain-2020-served", "usertrust", "2020-06-15"): REMOVED_ROOT,
-    ("chain-2021-default", "isrg", "2021-09-15"): REMOVED_ROOT,
-    ("chain-2021-default", "isrg", "2021-10-15"): REMOVED_ROOT,
-    ("chain-2024-default", "isrg", "2024-09-15"): REMOVED_ROOT,
-    ("chain-2024-default", "isrg", "2024-10-15"): REMOVED_ROOT,
-    ("chain-2020-with-addtrust", "usertrust", "2020-05-01"): STALE_ROOT,
-    ("chain-2020-with-addtrust", "usertrust", "2020-06-15"): STALE_ROOT,
-    ("chain-2021-with-dst", "isrg", "2021-09-15"): STALE_ROOT,
-    ("chain-2021-with-dst", "isrg", "2021-10-15"): STALE_ROOT,
-    ("chain-2020-with-addtrust", "both", "2020-06-15"): EXPIRED_ROOT,
-    ("chain-2021-with-dst", "both", "2021-10-15"): EXPIRED_ROOT,
-    ("chain-private-ca", "private", "2026-11-29"): NO_KEY_USAGE,
-}
-
-
 def cases() -> list[object]:
     params: list[object] = []
     for path in served_files():
         times, trusts = FAMILIES[family(path.stem)]
         for when in times:
             for trust_name, roots in trusts.items():
-                reason = KNOWN.get((path.stem, trust_name, when))
-                marks = [_xfail(reason)] if reason else []
                 case_id = f"{path.stem}@{when}/{trust_name}"
-                params.append(pytest.param(path, when, roots, marks=marks, id=case_id))
+                params.append(pytest.param(path, when, roots, id=case_id))
     return params
 
 
@@ -153,7 +123,6 @@ def test_every_history_file_is_judged() -> None:
         "chain-private-ca",
         "leaf-2026-fullchain",
     } <= stems
-    assert {stem for stem, _, _ in KNOWN} <= stems
 
 
 # Real public certificates (fixtures/pki/real, provenance in each file): Let's Encrypt in 2017,
@@ -194,7 +163,6 @@ def codes_at(tmp_path: Path, stem: str, when: str, roots: tuple[str, ...]) -> li
     )
 
 
-@_xfail("issue 8 §2: expired-cross-sign looks only at the cross-sign's own dates")
 def test_cross_sign_under_an_expired_root_is_named(tmp_path: Path) -> None:
     """2021-10-15: the ISRG X1 cross-sign runs to 2024 but DST, above it, has expired; openssl
     with only DST trusted rejects, with ISRG X1 trusted accepts: the served cross-sign is dead."""
@@ -205,7 +173,6 @@ def test_cross_sign_under_an_expired_root_is_named(tmp_path: Path) -> None:
     ]
 
 
-@_xfail(EXPIRED_ROOT)
 def test_served_expired_root_is_root_in_chain(tmp_path: Path) -> None:
     """DST served after it expired, with a valid path to ISRG X1: a root, not an intermediate."""
     found = codes_at(tmp_path, "chain-2021-with-dst", "2021-10-15", LE_ROOTS["both"])
@@ -270,7 +237,7 @@ PROPERTY = settings(max_examples=100, deadline=None, derandomize=True)
 
 @pytest.mark.parametrize(
     "chain",
-    ["story", "le-2021", pytest.param("le-after-dst", marks=_xfail(REMOVED_ROOT))],
+    ["story", "le-2021", "le-after-dst"],
 )
 def test_leaf_first_arrangements_agree_with_openssl(chain: str) -> None:
     """Leaf first, anything else in any order and number: an error exactly when openssl fails."""
@@ -283,7 +250,6 @@ def test_leaf_first_arrangements_agree_with_openssl(chain: str) -> None:
     check()
 
 
-@_xfail("issue 8 §3: a file whose first certificate is not the leaf is a chain-order warning")
 def test_any_arrangement_agrees_with_the_daemon_and_openssl() -> None:
     """Leaf anywhere: the daemon serves the first certificate with the key, so a file whose
     first certificate is not the leaf cannot be served; mailtls must say error."""
