@@ -26,6 +26,10 @@ _CODES = [
     Code("key-mismatch", E, False, "the private key does not belong to the certificate"),
     Code("key-permissions", W, False, "the private key is readable by others or not owned by root"),
     Code("key-encrypted", E, False, "the private key needs a passphrase the daemon may not have"),
+    Code("cert-dir-writable", W, False, "another user can write the certificate's folder"),
+    # fix (said by `mailtls fix` about a file it left alone)
+    Code("changed-during-fix", W, False, "the file changed while fix ran (a renewal): left alone"),
+    Code("cert-symlink-unsafe", W, False, "a symlinked file leads into a folder others can write"),
     # chain
     Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),
     Code("chain-order", W, True, "the chain's certificates are not leaf first, issuer next"),
