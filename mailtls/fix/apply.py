@@ -187,7 +187,10 @@ def write_atomically(target: Target, data: bytes, *, private: bool = False) -> N
             os.unlink(temp, dir_fd=target.folder)
         raise
     step()
-    os.fsync(target.folder)
+    # The rename is done: the file is the new one whatever happens next, so a failing folder
+    # fsync (it only delays durability) must not be reported as "unchanged".
+    with contextlib.suppress(OSError):
+        os.fsync(target.folder)
     step()
 
 
@@ -250,13 +253,20 @@ def apply_change(
 ) -> Written:
     """Back the target up (when asked), then replace it atomically. OSError becomes WriteError
     (the file is whole); FileChanged passes through (the file is someone else's now)."""
+    saved = None
     try:
         saved = make_backup(target, now, backup_dir, private) if backup else None
         write_atomically(target, new, private=private)
-    except OSError as error:
-        raise WriteError(
-            f"{target.path}: could not write ({error.strerror}); it is unchanged"
-        ) from None
+    except (OSError, FileChanged) as error:  # raised only before the rename
+        if saved is not None:  # the file stays as it was: its copy would only mislead
+            folder = backup_dir[1] if backup_dir else target.folder
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.basename(saved), dir_fd=folder)
+        if isinstance(error, OSError):
+            raise WriteError(
+                f"{target.path}: could not write ({error.strerror}); it is unchanged"
+            ) from None
+        raise
     return Written(target.path, saved)
 
 

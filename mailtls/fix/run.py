@@ -257,7 +257,9 @@ def _plan_file(
         before=tuple(describe(c) for c in group.certs),
         after=tuple(describe(c) for c in chain),
         added_from=tuple(w for c, w in built.intermediates if fingerprint(c) not in served),
-        holds_key=bool(group.keys) and group.key_path == group.cert_path,
+        # What the bytes hold, not what the configuration says: a combined file named only
+        # as the certificate still carries a key its backup must not spread.
+        holds_key=bool(cache.get(path).keys) or cache.get(path).encrypted,
     )
 
 

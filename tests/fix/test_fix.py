@@ -378,3 +378,18 @@ def test_a_file_renewed_during_the_aia_fetch_is_left_alone(tmp_path: Path) -> No
     assert result.written == []
     assert exit_code(result, dry_run=False) == 1
     assert backups_of(str(cert), None) == []
+
+
+def test_a_certificate_file_that_also_holds_the_key_is_backed_up_private(
+    tmp_path: Path,
+) -> None:
+    """The key is configured apart, but the certificate file carries it too: its backup and
+    the new file are 0600 however the file was, never a copy of the key at 0640."""
+    conf = dovecot_server(tmp_path, pki("leaf-2026.pem", "leaf-2026.key"), pki("leaf-2026.key"))
+    cert = tmp_path / "ssl" / "cert.pem"
+    cert.chmod(0o640)
+    result = run_fix(conf, intermediates=(str(PKI / "issuing-r2.pem"),))
+    (written,) = result.written
+    assert written.backup is not None
+    assert os.stat(written.backup).st_mode & 0o777 == 0o600
+    assert cert.stat().st_mode & 0o777 == 0o600
