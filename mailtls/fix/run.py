@@ -14,22 +14,12 @@ from mailtls.checks.chain import ChainContext
 from mailtls.checks.files import Served, served_groups
 from mailtls.checks.registry import CODES
 from mailtls.fix.aia import AiaFetcher
-from mailtls.fix.apply import (
-    FileChanged,
-    Target,
-    WriteError,
-    Written,
-    apply_change,
-    open_backup_dir,
-    open_folder,
-    open_target,
-    sweep_stale,
-    symlink_risk,
-)
+from mailtls.fix.apply import WriteError, Written, apply_change, open_backup_dir, sweep_stale
 from mailtls.fix.chain import Source, build_chain
 from mailtls.fix.lock import run_lock
 from mailtls.fix.plan import FileChange, Refusal, check_result, lineage, rewrite
 from mailtls.fix.reload import Outcome, Step, run_steps, steps_after
+from mailtls.fix.target import FileChanged, Target, open_folder, open_target, symlink_risk
 from mailtls.models import ConfigResult, Endpoint, Finding, Report
 from mailtls.pki.chain import describe, fingerprint
 from mailtls.pki.load import FileCache

@@ -12,16 +12,15 @@ import pytest
 
 from mailtls.errors import MailtlsError
 from mailtls.fix.apply import (
-    FileChanged,
     WriteError,
     Written,
     apply_change,
     backups_of,
     open_backup_dir,
-    open_target,
     restore,
     sweep_stale,
 )
+from mailtls.fix.target import FileChanged, open_target
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 OLD = b"-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n"
@@ -161,14 +160,20 @@ def test_backup_dir_and_restore_puts_the_newest_back(tmp_path: Path) -> None:
     assert target.read_bytes() == NEW
 
 
-@pytest.mark.parametrize("kind", ["a file", "no parent"])
+@pytest.mark.parametrize("kind", ["a file", "no parent", "a symlink"])
 def test_unusable_backup_dir_is_one_line_and_changes_nothing(tmp_path: Path, kind: str) -> None:
     target = tmp_path / "cert.pem"
     target.write_bytes(OLD)
     where = tmp_path / "file"
     where.write_bytes(b"")
-    place = str(where) if kind == "a file" else str(tmp_path / "no" / "such")
-    with pytest.raises(WriteError, match=r"--backup-dir .*nothing was changed") as caught:
+    (tmp_path / "link").symlink_to(tmp_path)
+    place = {
+        "a file": str(where),
+        "no parent": str(tmp_path / "no" / "such"),
+        "a symlink": str(tmp_path / "link"),
+    }[kind]
+    said = {"a file": "not a folder", "no parent": "its parent", "a symlink": "a symlink"}[kind]
+    with pytest.raises(WriteError, match=rf"--backup-dir .*{said}.*nothing was changed") as caught:
         replace(target, NEW, backup_dir=place)
     assert "\n" not in str(caught.value)
     assert target.read_bytes() == OLD
@@ -223,3 +228,15 @@ def test_stale_temporary_files_of_ours_are_swept(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert other.exists() and (tmp_path / ".x.mailtls-tmp-link").is_symlink()
+
+
+def test_restore_through_a_symlink_into_an_open_folder_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "cert.pem").write_bytes(OLD)
+    replace(shared / "cert.pem", NEW)
+    shared.chmod(0o777)
+    (tmp_path / "cert.pem").symlink_to(shared / "cert.pem")
+    with pytest.raises(MailtlsError, match=f"symlink and {shared} is writable by everyone"):
+        restore(str(tmp_path / "cert.pem"), None)
+    assert (shared / "cert.pem").read_bytes() == NEW
