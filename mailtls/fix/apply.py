@@ -86,13 +86,12 @@ def _create(folder: int, name: str, data: bytes, mode: int, uid: int, gid: int) 
     return temp
 
 
-def write_atomically(target: Target, data: bytes, *, private: bool = False) -> None:
+def write_atomically(target: Target, data: bytes) -> None:
     """Replace the target with `data`: a temporary file in the same folder with the same mode
     and owner, fsync, a last look that the file is still the one read, rename, fsync the folder.
     A failure at any step leaves the file whole; a changed file raises FileChanged."""
     known = target.identity
-    mode = known.mode & 0o600 if private else known.mode
-    temp = _create(target.folder, target.name, data, mode, known.uid, known.gid)
+    temp = _create(target.folder, target.name, data, known.mode, known.uid, known.gid)
     try:
         check_unchanged(target)
         step()
@@ -176,7 +175,7 @@ def apply_change(
     saved = None
     try:
         saved = make_backup(target, now, backup_dir, private) if backup else None
-        write_atomically(target, new, private=private)
+        write_atomically(target, new)  # the file keeps the mode its daemons read it with
     except (OSError, FileChanged) as error:  # raised only before the rename
         if saved is not None:  # the file stays as it was: its copy would only mislead
             folder = backup_dir[1] if backup_dir else target.folder
@@ -252,7 +251,10 @@ def sweep_stale(folder: int, before: float) -> list[str]:
         name = entry.name
         if not (name.startswith(".") and TEMP_MARK in name):
             continue
-        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except OSError:
+            continue  # gone meanwhile
         if not stat.S_ISREG(info.st_mode) or info.st_mtime >= before:
             continue
         if info.st_uid not in {os.geteuid(), _owner(folder, name[1 : name.rindex(TEMP_MARK)])}:
