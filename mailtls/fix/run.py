@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -157,16 +158,15 @@ def _sweep(config: ConfigResult, backup_dir: tuple[str, int] | None, since: floa
         os.path.dirname(os.path.realpath(e.cert_file)) for e in config.endpoints if e.cert_file
     }
     for folder in sorted(folders):
-        try:
+        with contextlib.suppress(OSError):  # a folder we cannot open holds nothing of ours
             fd = open_folder(folder)
-        except OSError:
-            continue
-        try:
-            sweep_stale(fd, since)
-        finally:
-            os.close(fd)
+            try:
+                sweep_stale(fd, since)
+            finally:
+                os.close(fd)
     if backup_dir is not None:
-        sweep_stale(backup_dir[1], since)
+        with contextlib.suppress(OSError):
+            sweep_stale(backup_dir[1], since)
 
 
 def _skip(code: str, path: str, endpoints: tuple[str, ...], why: object) -> Finding:
@@ -174,7 +174,7 @@ def _skip(code: str, path: str, endpoints: tuple[str, ...], why: object) -> Find
     return Finding(
         code,
         CODES[code].severity,
-        f"{said}; it was left alone",
+        said,
         path=path,
         endpoint=endpoints[0] if endpoints else None,
     )

@@ -19,6 +19,7 @@ from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.apply import WriteError, backups_of
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
+from mailtls.report import fix_text
 from tests.conftest import FIXTURES
 
 PKI = FIXTURES / "pki"
@@ -308,8 +309,6 @@ def test_second_file_failing_says_which_changed_and_which_did_not(
 ) -> None:
     """ENOSPC on the second of two files: the first is rewritten and said so, the second is
     said unchanged, the re-audit still runs, exit 2; each on one line."""
-    from mailtls.report import fix_text
-
     conf = two_file_server(tmp_path)
     real_replace = os.replace
 
@@ -378,6 +377,10 @@ def test_a_file_renewed_during_the_aia_fetch_is_left_alone(tmp_path: Path) -> No
     assert result.written == []
     assert exit_code(result, dry_run=False) == 1
     assert backups_of(str(cert), None) == []
+    text = fix_text.render(result, dry_run=False, diff=False).splitlines()
+    assert text[0] == (
+        f"left alone: {cert} changed since it was read (renewed meanwhile?) [changed-during-fix]"
+    )
 
 
 def test_a_certificate_file_that_also_holds_the_key_is_backed_up_private(
