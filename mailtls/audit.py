@@ -11,6 +11,7 @@ from mailtls.checks.chain import ChainContext, chain_findings, untrusted
 from mailtls.checks.consistency import different_certs
 from mailtls.checks.files import Served, complete_from_ca_file, key_findings, served_groups
 from mailtls.checks.leaf import leaf_findings
+from mailtls.checks.permissions import folder_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
 from mailtls.pki.candidates import Candidates
 from mailtls.pki.chain import describe
@@ -74,6 +75,7 @@ def _audit_endpoint(
     endpoint: Endpoint, cache: FileCache, context: ChainContext, options: AuditOptions
 ) -> tuple[list[ServedChain], list[Finding]]:
     groups, findings = served_groups(endpoint, cache)
+    findings += folder_findings(endpoint, [g.cert_path for g in groups if g.certs])
     chains = []
     for group in groups:
         findings += key_findings(endpoint, group, cache)

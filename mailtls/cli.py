@@ -216,10 +216,10 @@ def restore(
 ) -> None:
     """Put the newest mailtls backup of FILE back in place, atomically."""
     from mailtls.fix.apply import restore as put_back
-    from mailtls.fix.apply import run_lock
+    from mailtls.fix.lock import run_lock
 
     with run_lock():
-        used = put_back(os.path.realpath(file), backup_dir)
+        used = put_back(file, backup_dir)
     sys.stdout.write(f"restored {file} from {used}\n")
 
 

@@ -238,6 +238,27 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         "Decrypt it into a root-only file: openssl pkey -in KEYFILE -out plain.key",
         "head -1 KEYFILE",
     ),
+    "cert-dir-writable": (
+        "Whoever can write the folder can replace the certificate, plant files beside it (mailtls"
+        " and the daemons read those) or swap names for symlinks while root works there.",
+        "Give the folder to root (or the renewal client's user, who owns the files) and close it:"
+        " chown root: FOLDER && chmod go-w FOLDER.",
+        "stat -c '%a %U:%G %n' FOLDER",
+    ),
+    "changed-during-fix": (
+        "The file was replaced while `mailtls fix` worked (most often a renewal): writing the"
+        " chain built from the old bytes would throw the renewal away.",
+        "Nothing to undo: the file was left as the other program wrote it. Run `mailtls fix`"
+        " again once the renewal is done.",
+        "stat -c '%y %s %n' FILE",
+    ),
+    "cert-symlink-unsafe": (
+        "The configured file is a symlink into a folder another user can write: root writing"
+        " through it could be steered onto any file.",
+        "Point the configuration at the real file, or close every folder on the way to it"
+        " (chmod go-w, owned by root or the file's owner).",
+        "namei -l FILE",
+    ),
 }
 
 

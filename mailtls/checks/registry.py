@@ -28,6 +28,10 @@ _CODES = [
     Code("key-encrypted", E, False, "the private key needs a passphrase the daemon may not have"),
     Code("not-pem", E, True, "a DER or PKCS#7 certificate file: the daemons read only PEM"),
     Code("key-not-pem", E, False, "a DER key file: the daemons read only PEM"),
+    Code("cert-dir-writable", W, False, "another user can write the certificate's folder"),
+    # fix (said by `mailtls fix` about a file it left alone)
+    Code("changed-during-fix", W, False, "the file changed while fix ran (a renewal): left alone"),
+    Code("cert-symlink-unsafe", W, False, "a symlinked file leads into a folder others can write"),
     # chain
     Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),
     Code("chain-from-cafile", INFO, False, "Postfix completes a leaf-only file from its CA file"),

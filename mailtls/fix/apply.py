@@ -1,21 +1,51 @@
-"""The only module that writes: backups, atomic replacement, restore, and the run lock."""
+"""The only module that writes: backups, atomic replacement, restore, stale temporary files.
+
+Root works in folders other users can write (a renewal client's), so every step is relative
+to a folder opened once (`dir_fd`), names are opened with O_NOFOLLOW, new files are created
+with O_EXCL and their final mode, owners and modes are set on descriptors, never on paths,
+and a file is replaced only if it is still the one that was read.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import errno
-import fcntl
-import glob
 import os
-import tempfile
-from collections.abc import Iterator
+import secrets
+import signal
+import stat
 from dataclasses import dataclass
 
 from mailtls.errors import MailtlsError
+from mailtls.fix.target import (
+    MAX_BYTES,
+    READ_FLAGS,
+    FileChanged,
+    Target,
+    check_unchanged,
+    open_folder,
+    open_target,
+    symlink_risk,
+)
 
 BACKUP_SUFFIX = ".bak"
-DEFAULT_LOCK = "/run/lock/mailtls.lock"
+TEMP_MARK = ".mailtls-tmp-"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+KILL_AT = "MAILTLS_TEST_KILL_AT"
+_steps = [0]
+
+
+def step() -> None:
+    """A seam for the SIGKILL sweep test: with MAILTLS_TEST_KILL_AT=N in the environment,
+    the process kills itself at the Nth step of the write path, as a power cut would."""
+    wanted = os.environ.get(KILL_AT)
+    if wanted:
+        _steps[0] += 1
+        if _steps[0] == int(wanted):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class WriteError(MailtlsError):
@@ -26,6 +56,56 @@ class WriteError(MailtlsError):
 class Written:
     path: str
     backup: str | None
+
+
+def temp_name(name: str) -> str:
+    return f".{name}{TEMP_MARK}{secrets.token_hex(6)}"
+
+
+def _create(folder: int, name: str, data: bytes, mode: int, uid: int, gid: int) -> str:
+    """A new temporary file holding `data`, created with its final mode (never wider), owned
+    as asked, fsynced. Returns its name; removes it on any failure."""
+    temp = temp_name(name)
+    fd = os.open(temp, _CREATE, mode & 0o777, dir_fd=folder)
+    step()
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            step()
+            with contextlib.suppress(PermissionError):  # not root: the file stays ours
+                os.fchown(stream.fileno(), uid, gid)
+            os.fchmod(stream.fileno(), mode)  # after fchown, which clears set-id bits
+            step()
+            os.fsync(stream.fileno())
+            step()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=folder)
+        raise
+    return temp
+
+
+def write_atomically(target: Target, data: bytes) -> None:
+    """Replace the target with `data`: a temporary file in the same folder with the same mode
+    and owner, fsync, a last look that the file is still the one read, rename, fsync the folder.
+    A failure at any step leaves the file whole; a changed file raises FileChanged."""
+    known = target.identity
+    temp = _create(target.folder, target.name, data, known.mode, known.uid, known.gid)
+    try:
+        check_unchanged(target)
+        step()
+        os.replace(temp, target.name, src_dir_fd=target.folder, dst_dir_fd=target.folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=target.folder)
+        raise
+    step()
+    # The rename is done: the file is the new one whatever happens next, so a failing folder
+    # fsync (it only delays durability) must not be reported as "unchanged".
+    with contextlib.suppress(OSError):
+        os.fsync(target.folder)
+    step()
 
 
 def backup_name(path: str, now: dt.datetime, backup_dir: str | None) -> str:
@@ -39,107 +119,154 @@ def backup_name(path: str, now: dt.datetime, backup_dir: str | None) -> str:
     return os.path.join(backup_dir, f"{flat}.mailtls-{stamp}{BACKUP_SUFFIX}")
 
 
-def backups_of(path: str, backup_dir: str | None) -> list[str]:
-    """Backups of `path`, oldest first."""
-    sample = backup_name(path, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), backup_dir)
-    prefix = sample[: sample.rindex(".mailtls-") + len(".mailtls-")]
-    return sorted(glob.glob(glob.escape(prefix) + "*" + BACKUP_SUFFIX))  # UTC stamps sort
-
-
-def write_atomically(path: str, data: bytes, *, private: bool = False) -> None:
-    """Replace `path` with `data`: a temporary file in the same folder with the same mode and
-    owner, fsync, rename over, fsync the folder. A failure at any step leaves `path` whole."""
-    folder = os.path.dirname(path) or "."
-    info = _stat_or_none(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+def open_backup_dir(path: str) -> int:
+    """--backup-dir, opened; made 0700 when missing (its parent must exist)."""
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            mode = (info.st_mode & 0o7777) if info else 0o644
-            os.fchmod(stream.fileno(), mode & 0o600 if private else mode)
-            if info is not None:
-                _chown(stream.fileno(), info.st_uid, info.st_gid)
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(folder)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        return open_folder(path)
+    except OSError as error:
+        why = {
+            errno.ENOTDIR: "not a folder",
+            errno.ENOENT: "its parent folder does not exist",
+        }.get(error.errno or 0, error.strerror)
+        if os.path.islink(path):  # O_NOFOLLOW: a link is not taken for the folder
+            why = "a symlink (give the folder it points to)"
+        raise WriteError(f"--backup-dir {path}: {why}; nothing was changed") from None
 
 
-def make_backup(path: str, now: dt.datetime, backup_dir: str | None, private: bool) -> str:
-    """A byte-identical copy with the file's mode and owner (0600 or tighter if it holds a
-    key), written atomically so a crash never leaves half a backup."""
-    target = backup_name(path, now, backup_dir)
-    with open(path, "rb") as stream:
-        data = stream.read()
-    info = os.stat(path)
-    write_atomically(target, data, private=private)
-    mode = info.st_mode & 0o7777
-    os.chmod(target, mode & 0o600 if private else mode)
-    with contextlib.suppress(PermissionError):
-        os.chown(target, info.st_uid, info.st_gid)
-    return target
+def make_backup(
+    target: Target, now: dt.datetime, backup_dir: tuple[str, int] | None, private: bool
+) -> str:
+    """A byte-identical copy of what was read, with the file's mode (0600 or tighter if it
+    holds a key, from the first byte) and owner, complete before its name appears: written
+    as a temporary file, then linked to a name that must not exist yet (no planted file or
+    symlink is ever followed or replaced)."""
+    final = backup_name(target.path, now, backup_dir[0] if backup_dir else None)
+    folder = backup_dir[1] if backup_dir else target.folder
+    known = target.identity
+    mode = known.mode & 0o600 if private else known.mode
+    check_unchanged(target)
+    step()
+    temp = _create(folder, os.path.basename(final), target.data, mode, known.uid, known.gid)
+    try:
+        os.link(temp, os.path.basename(final), src_dir_fd=folder, dst_dir_fd=folder)
+        step()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=folder)
+    step()
+    os.fsync(folder)
+    step()
+    return final
 
 
 def apply_change(
-    path: str, new: bytes, *, backup: bool, backup_dir: str | None, private: bool, now: dt.datetime
+    target: Target,
+    new: bytes,
+    *,
+    backup: bool,
+    backup_dir: tuple[str, int] | None,
+    private: bool,
+    now: dt.datetime,
 ) -> Written:
-    """Back `path` up (when asked), then replace it atomically."""
-    saved = make_backup(path, now, backup_dir, private) if backup else None
+    """Back the target up (when asked), then replace it atomically. OSError becomes WriteError
+    (the file is whole); FileChanged passes through (the file is someone else's now)."""
+    saved = None
     try:
-        write_atomically(path, new)
-    except OSError as error:
-        raise WriteError(f"{path}: could not write ({error.strerror}); it is unchanged") from None
-    return Written(path, saved)
+        saved = make_backup(target, now, backup_dir, private) if backup else None
+        write_atomically(target, new)  # the file keeps the mode its daemons read it with
+    except (OSError, FileChanged) as error:  # raised only before the rename
+        if saved is not None:  # the file stays as it was: its copy would only mislead
+            folder = backup_dir[1] if backup_dir else target.folder
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.basename(saved), dir_fd=folder)
+        if isinstance(error, OSError):
+            raise WriteError(
+                f"{target.path}: could not write ({error.strerror}); it is unchanged"
+            ) from None
+        raise
+    return Written(target.path, saved)
+
+
+def backups_of(path: str, backup_dir: str | None) -> list[str]:
+    """Names of the backups of `path`, oldest first (UTC stamps sort)."""
+    sample = os.path.basename(backup_name(path, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), backup_dir))
+    prefix = sample[: sample.rindex(".mailtls-") + len(".mailtls-")]
+    folder = backup_dir or os.path.dirname(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = [n for n in names if n.startswith(prefix) and n.endswith(BACKUP_SUFFIX)]
+    return [os.path.join(folder, n) for n in sorted(found)]
 
 
 def restore(path: str, backup_dir: str | None) -> str:
-    """Put the newest backup of `path` back, atomically; return the backup used."""
-    found = backups_of(path, backup_dir)
+    """Put the newest backup of `path` back, atomically; return the backup used. Only a
+    regular file owned by root or the file's owner and closed to others' writes is used."""
+    real = os.path.realpath(path)
+    risk = symlink_risk(path, real)
+    if risk:
+        raise MailtlsError(f"{path}: not restored: it leads through a symlink and {risk}")
+    found = backups_of(real, backup_dir)
     if not found:
         raise MailtlsError(f"{path}: no mailtls backup found")
-    with open(found[-1], "rb") as stream:
-        data = stream.read()
-    write_atomically(path, data)
+    target = open_target(real)
+    try:
+        data = _trusted_backup(found[-1], {0, target.identity.uid})
+        write_atomically(target, data)
+    except FileChanged as error:
+        raise MailtlsError(f"{error}; nothing was restored") from None
+    except OSError as error:
+        raise WriteError(f"{real}: could not write ({error.strerror}); it is unchanged") from None
+    finally:
+        target.close()
     return found[-1]
 
 
-@contextlib.contextmanager
-def run_lock(path: str | None = None) -> Iterator[None]:
-    """One fix at a time: a second run fails at once instead of writing beside the first."""
-    target = path or (DEFAULT_LOCK if os.access("/run/lock", os.W_OK) else _temp_lock())
-    with open(target, "a") as stream:
-        try:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno in (errno.EAGAIN, errno.EACCES):
-                raise MailtlsError(f"another mailtls run holds {target}; try again later") from None
-            raise
-        yield
-
-
-def _temp_lock() -> str:
-    return os.path.join(tempfile.gettempdir(), "mailtls.lock")
-
-
-def _stat_or_none(path: str) -> os.stat_result | None:
+def _trusted_backup(backup: str, owners: set[int]) -> bytes:
+    folder = open_folder(os.path.dirname(backup))
     try:
-        return os.stat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _chown(fd: int, uid: int, gid: int) -> None:
-    with contextlib.suppress(PermissionError):
-        os.fchown(fd, uid, gid)
-
-
-def _fsync_folder(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
+        fd = os.open(os.path.basename(backup), READ_FLAGS, dir_fd=folder)
+    except OSError as error:
+        raise MailtlsError(f"{backup}: not restored ({error.strerror}: a link?)") from None
     finally:
-        os.close(fd)
+        os.close(folder)
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid not in owners or info.st_mode & 0o022:
+            raise MailtlsError(
+                f"{backup}: not restored: not a regular file owned by root or the file's owner"
+                " and closed to others' writes (planted?)"
+            )
+        return stream.read(MAX_BYTES + 1)
+
+
+def sweep_stale(folder: int, before: float) -> list[str]:
+    """Remove our own temporary files a killed run left (`.NAME.mailtls-tmp-RANDOM`), made
+    before this run took the lock, owned by us or by the owner of NAME."""
+    removed = []
+    for entry in os.scandir(folder):
+        name = entry.name
+        if not (name.startswith(".") and TEMP_MARK in name):
+            continue
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except OSError:
+            continue  # gone meanwhile
+        if not stat.S_ISREG(info.st_mode) or info.st_mtime >= before:
+            continue
+        if info.st_uid not in {os.geteuid(), _owner(folder, name[1 : name.rindex(TEMP_MARK)])}:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=folder)
+            removed.append(name)
+    return removed
+
+
+def _owner(folder: int, name: str) -> int | None:
+    try:
+        return os.stat(name, dir_fd=folder, follow_symlinks=False).st_uid
+    except OSError:
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -12,12 +13,15 @@ from cryptography import x509
 from mailtls.audit import AuditOptions, audit, chain_context
 from mailtls.checks.chain import ChainContext
 from mailtls.checks.files import Served, served_groups
+from mailtls.checks.registry import CODES
 from mailtls.fix.aia import AiaFetcher
-from mailtls.fix.apply import Written, apply_change, run_lock
+from mailtls.fix.apply import WriteError, Written, apply_change, open_backup_dir, sweep_stale
 from mailtls.fix.chain import Source, build_chain
+from mailtls.fix.lock import run_lock
 from mailtls.fix.plan import FileChange, Refusal, check_result, lineage, rewrite
-from mailtls.fix.reload import Outcome, run_steps, steps_after
-from mailtls.models import ConfigResult, Endpoint, Report
+from mailtls.fix.reload import Outcome, Step, run_steps, steps_after
+from mailtls.fix.target import FileChanged, Target, open_folder, open_target, symlink_risk
+from mailtls.models import ConfigResult, Endpoint, Finding, Report
 from mailtls.pki.chain import describe, fingerprint
 from mailtls.pki.load import FileCache
 
@@ -35,6 +39,14 @@ class FixOptions:
     postfix_command: str | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A file that could not be written; it is as it was."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class FixResult:
     before: Report
@@ -44,6 +56,8 @@ class FixResult:
     written: list[Written] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     after: Report | None = None
+    skipped: list[Finding] = field(default_factory=list)  # changed-during-fix, symlink refusals
+    failed: list[Failure] = field(default_factory=list)
 
 
 def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = None) -> FixResult:
@@ -51,42 +65,119 @@ def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = 
     context = chain_context(options.audit, cache)  # the trust store is loaded once
     result = FixResult(audit(config, options.audit, cache, context))
     online = None if options.offline else (fetcher or AiaFetcher())
-    for path, (endpoints, group) in _files_to_fix(result.before, cache).items():
-        outcome = _plan_file(path, endpoints, group, cache, context, online)
-        if isinstance(outcome, FileChange):
-            result.changes.append(outcome)
-        elif isinstance(outcome, Refusal):
-            result.refusals.append(outcome)
-        elif isinstance(outcome, str):
-            result.suggestions.append(outcome)
-    if options.dry_run or not result.changes:
-        return result
-    now = dt.datetime.now(dt.UTC)
-    with run_lock(options.lock_file):
-        for change in result.changes:
-            result.written.append(
-                apply_change(
-                    change.path,
-                    change.new,
-                    backup=options.backup,
-                    backup_dir=options.backup_dir,
-                    private=change.holds_key,
-                    now=now,
-                )
-            )
-        # SNI indexes are rebuilt whenever a file they copy changed (postmap -F copies the
-        # files into the index); daemons are reloaded only when asked.
-        steps = steps_after(
-            {w.path for w in result.written},
-            config.endpoints,
-            options.dovecot_command,
-            options.postfix_command,
-        )
-        if not options.reload:
-            steps = [s for s in steps if s.argv[0] == "postmap"]
-        result.outcomes = run_steps(steps)
-    result.after = audit(config, options.audit)
+    targets: dict[str, Target] = {}
+    try:
+        for path, (endpoints, group) in _files_to_fix(result.before, cache).items():
+            outcome = _plan_file(path, endpoints, group, cache, context, online, targets)
+            if isinstance(outcome, FileChange):
+                result.changes.append(outcome)
+            elif isinstance(outcome, Refusal):
+                result.refusals.append(outcome)
+            elif isinstance(outcome, Finding):
+                result.skipped.append(outcome)
+            elif isinstance(outcome, str):
+                result.suggestions.append(outcome)
+        if not options.dry_run:
+            _write_all(config, options, result, targets)
+    finally:
+        for target in targets.values():
+            target.close()
     return result
+
+
+def _write_all(
+    config: ConfigResult, options: FixOptions, result: FixResult, targets: dict[str, Target]
+) -> None:
+    """Under the lock: clear what a killed run left, write each file (one failing does not
+    stop the others), rebuild and reload for those written, and audit again."""
+    now = dt.datetime.now(dt.UTC)
+    with run_lock(options.lock_file) as since:
+        backup_dir = _backup_dir(options) if result.changes else None
+        try:
+            _sweep(config, backup_dir, since)
+            for change in result.changes:
+                _write_one(change, targets[change.configured], options, backup_dir, now, result)
+        finally:
+            if backup_dir is not None:
+                os.close(backup_dir[1])
+        if result.failed and not result.written:
+            first = result.failed[0]
+            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+            raise WriteError(first.reason + more)
+        result.outcomes = run_steps(_steps(config, options, result))
+    if result.written:
+        result.after = audit(config, options.audit)
+
+
+def _backup_dir(options: FixOptions) -> tuple[str, int] | None:
+    if not options.backup or options.backup_dir is None:
+        return None
+    return options.backup_dir, open_backup_dir(options.backup_dir)
+
+
+def _write_one(
+    change: FileChange,
+    target: Target,
+    options: FixOptions,
+    backup_dir: tuple[str, int] | None,
+    now: dt.datetime,
+    result: FixResult,
+) -> None:
+    try:
+        result.written.append(
+            apply_change(
+                target,
+                change.new,
+                backup=options.backup,
+                backup_dir=backup_dir,
+                private=change.holds_key,
+                now=now,
+            )
+        )
+    except WriteError as error:
+        result.failed.append(Failure(change.path, str(error)))
+    except FileChanged as error:
+        result.skipped.append(_skip("changed-during-fix", change.path, change.endpoints, error))
+
+
+def _steps(config: ConfigResult, options: FixOptions, result: FixResult) -> list[Step]:
+    """SNI indexes are rebuilt whenever a file they copy changed (postmap -F copies the files
+    into the index); daemons are reloaded only when asked."""
+    steps = steps_after(
+        {w.path for w in result.written},
+        config.endpoints,
+        options.dovecot_command,
+        options.postfix_command,
+    )
+    return steps if options.reload else [s for s in steps if s.argv[0] == "postmap"]
+
+
+def _sweep(config: ConfigResult, backup_dir: tuple[str, int] | None, since: float) -> None:
+    """Stale temporary files of ours, beside every certificate and in --backup-dir."""
+    folders = {
+        os.path.dirname(os.path.realpath(e.cert_file)) for e in config.endpoints if e.cert_file
+    }
+    for folder in sorted(folders):
+        with contextlib.suppress(OSError):  # a folder we cannot open holds nothing of ours
+            fd = open_folder(folder)
+            try:
+                sweep_stale(fd, since)
+            finally:
+                os.close(fd)
+    if backup_dir is not None:
+        with contextlib.suppress(OSError):
+            sweep_stale(backup_dir[1], since)
+
+
+def _skip(code: str, path: str, endpoints: tuple[str, ...], why: object) -> Finding:
+    said = str(why) if str(why).startswith(path) else f"{path}: {why}"
+    return Finding(
+        code,
+        CODES[code].severity,
+        said,
+        path=path,
+        endpoint=endpoints[0] if endpoints else None,
+    )
 
 
 def _files_to_fix(report: Report, cache: FileCache) -> dict[str, tuple[list[str], Served]]:
@@ -114,7 +205,8 @@ def _plan_file(
     cache: FileCache,
     context: ChainContext,
     fetcher: AiaFetcher | None,
-) -> FileChange | Refusal | str | None:
+    targets: dict[str, Target],
+) -> FileChange | Refusal | Finding | str | None:
     owners = tuple(endpoints)
     found = lineage(path)
     if found is not None:
@@ -126,6 +218,10 @@ def _plan_file(
             )
         return Refusal(path, owners, f"{path} is in a {tool} lineage; fix it with {tool} itself")
     data = cache.get(path).data
+    opened = _open(path, owners, data)
+    if isinstance(opened, Finding):
+        return opened
+    targets[path] = opened
     leaf = group.certs[group.leaf_index()]
     built = build_chain(leaf, _lookups(group, leaf, context, fetcher), context.trust, context.at)
     if built.error:
@@ -141,7 +237,7 @@ def _plan_file(
         return Refusal(path, owners, why_not + "; nothing was changed")
     served = {fingerprint(c) for c in group.certs}
     return FileChange(
-        path=os.path.realpath(path),
+        path=opened.path,
         configured=path,
         old=data,
         new=new,
@@ -149,8 +245,27 @@ def _plan_file(
         before=tuple(describe(c) for c in group.certs),
         after=tuple(describe(c) for c in chain),
         added_from=tuple(w for c, w in built.intermediates if fingerprint(c) not in served),
-        holds_key=bool(group.keys) and group.key_path == group.cert_path,
+        # What the bytes hold, not what the configuration says: a combined file named only
+        # as the certificate still carries a key its backup must not spread.
+        holds_key=bool(cache.get(path).keys) or cache.get(path).encrypted,
     )
+
+
+def _open(path: str, owners: tuple[str, ...], data: bytes) -> Target | Finding:
+    """The file, opened once before anything slow (AIA) happens: its real path is settled now
+    and its folder held, so a symlink swapped in later is never followed."""
+    real = os.path.realpath(path)
+    risk = symlink_risk(path, real)
+    if risk:
+        return _skip("cert-symlink-unsafe", path, owners, f"it leads to {real} and {risk}")
+    try:
+        target = open_target(real)
+    except (FileChanged, OSError) as error:
+        return _skip("changed-during-fix", path, owners, error)
+    if target.data != data:
+        target.close()
+        return _skip("changed-during-fix", path, owners, "it changed since the audit read it")
+    return target
 
 
 def _lookups(
@@ -181,8 +296,16 @@ def _fetch_failures(fetcher: AiaFetcher | None) -> str:
 
 
 def exit_code(result: FixResult, dry_run: bool) -> int:
-    """0: nothing to fix, or all fixed; 1: something remains (each said why)."""
-    if result.refusals or result.suggestions or not all(o.ok for o in result.outcomes):
+    """0: nothing to fix, or all fixed; 1: something remains (each said why); 2: a write
+    failed (that file is as it was; the others written are said)."""
+    if result.failed:
+        return 2
+    if (
+        result.skipped
+        or result.refusals
+        or result.suggestions
+        or not all(o.ok for o in result.outcomes)
+    ):
         return 1
     if dry_run:
         return 1 if result.changes else 0

@@ -45,6 +45,8 @@ def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
     verb = "would rewrite" if dry_run else "rewrote"
     written = {w.path: w for w in result.written}
     for change in result.changes:
+        if not dry_run and change.path not in written:
+            continue  # failed or left alone: said below
         through = (
             f" (through the symlink {change.configured})"
             if change.configured != change.path
@@ -64,6 +66,8 @@ def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
         out.append(f"{outcome.step.why}: {state} ({' '.join(outcome.step.argv)})")
         if not outcome.ok:
             out.append(f"  {outcome.output}")
+    out += [f"NOT written: {f.reason}" for f in result.failed]
+    out += [f"left alone: {f.message} [{f.code}]" for f in result.skipped]
     for refusal in result.refusals:
         out.append(f"not fixed {refusal.path} ({', '.join(refusal.endpoints)}): {refusal.reason}")
     out += [f"suggestion: {text}" for text in result.suggestions]

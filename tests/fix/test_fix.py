@@ -19,6 +19,7 @@ from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.apply import WriteError, backups_of
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
+from mailtls.report import fix_text
 from tests.conftest import FIXTURES
 
 PKI = FIXTURES / "pki"
@@ -274,13 +275,124 @@ def test_a_failed_write_is_an_error_and_the_file_is_unchanged(
     before = (tmp_path / "ssl" / "cert.pem").read_bytes()
     real_replace = os.replace
 
-    def failing(src: str, dst: str) -> None:
+    def failing(src: str, dst: str, **dir_fds: int) -> None:
         if str(dst).endswith("cert.pem"):
             raise OSError(28, "No space left on device")
-        real_replace(src, dst)
+        real_replace(src, dst, **dir_fds)
 
     monkeypatch.setattr(os, "replace", failing)
     with pytest.raises(WriteError, match="No space left on device"):
         run_fix(conf, intermediates=(str(PKI / "issuing-r2.pem"),))
     assert (tmp_path / "ssl" / "cert.pem").read_bytes() == before
     assert WriteError.exit_code == 2
+
+
+def two_file_server(tmp_path: Path) -> Path:
+    """Dovecot with a global certificate and a local_name one, both lacking the intermediate."""
+    ssl = tmp_path / "ssl"
+    ssl.mkdir()
+    for name in ("a.pem", "b.pem"):
+        (ssl / name).write_bytes(pki("leaf-2026.pem"))
+    (ssl / "key.pem").write_bytes(pki("leaf-2026.key"))
+    (ssl / "key.pem").chmod(0o600)
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(
+        f"ssl_cert = <{ssl}/a.pem\nssl_key = <{ssl}/key.pem\n"
+        f"local_name imap.example.org {{\n  ssl_cert = <{ssl}/b.pem\n"
+        f"  ssl_key = <{ssl}/key.pem\n}}\n"
+    )
+    return conf
+
+
+def test_second_file_failing_says_which_changed_and_which_did_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC on the second of two files: the first is rewritten and said so, the second is
+    said unchanged, the re-audit still runs, exit 2; each on one line."""
+    conf = two_file_server(tmp_path)
+    real_replace = os.replace
+
+    def failing(src: str, dst: str, **dir_fds: int) -> None:
+        if str(dst) == "b.pem":
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst, **dir_fds)
+
+    monkeypatch.setattr(os, "replace", failing)
+    result = run_fix(conf, intermediates=(str(PKI / "issuing-r2.pem"),))
+    ssl = tmp_path / "ssl"
+    assert [w.path for w in result.written] == [str(ssl / "a.pem")]
+    assert [f.path for f in result.failed] == [str(ssl / "b.pem")]
+    assert (ssl / "b.pem").read_bytes() == pki("leaf-2026.pem")
+    assert subjects(ssl / "a.pem") == ["CN=mail.example.org", "CN=Example Issuing CA R2"]
+    assert result.after is not None  # audited again
+    assert exit_code(result, dry_run=False) == 2
+    text = fix_text.render(result, dry_run=False, diff=False)
+    assert f"rewrote {ssl}/a.pem" in text
+    assert f"NOT written: {ssl}/b.pem: could not write (No space left on device)" in text
+    assert f"rewrote {ssl}/b.pem" not in text
+
+
+def test_a_symlink_into_a_folder_others_can_write_is_not_followed(tmp_path: Path) -> None:
+    conf = dovecot_server(tmp_path, pki("leaf-2026.pem"), pki("leaf-2026.key"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    real = shared / "real.pem"
+    (tmp_path / "ssl" / "cert.pem").rename(real)
+    (tmp_path / "ssl" / "cert.pem").symlink_to(real)
+    result = run_fix(conf, intermediates=(str(PKI / "issuing-r2.pem"),))
+    (skipped,) = result.skipped
+    assert skipped.code == "cert-symlink-unsafe"
+    assert f"{shared} is writable by everyone" in skipped.message
+    assert real.read_bytes() == pki("leaf-2026.pem")
+    assert exit_code(result, dry_run=False) == 1
+
+
+def aia_story() -> tuple[bytes, bytes, bytes]:
+    """A leaf whose R2 is only at its AIA URL: (leaf PEM, key PEM, R2 as DER)."""
+    root = issue("root", "Example Root CA X1", None, (utc(2020, 1, 1), utc(2045, 1, 1)), ca=True)
+    r2 = issue(
+        "issuing-r2", "Example Issuing CA R2", root, (utc(2025, 6, 1), utc(2040, 6, 1)), ca=True
+    )
+    story = leaf("leaf-aia", r2, FOREVER, aia="http://127.0.0.1:9/r2.der")
+    return pem(story.cert), key_pem(story.key), r2.cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_a_file_renewed_during_the_aia_fetch_is_left_alone(tmp_path: Path) -> None:
+    """The renewal lands while the intermediate is fetched: the renewed bytes stay, the run
+    says changed-during-fix and exits 1."""
+    leaf_pem, key, r2_der = aia_story()
+    conf = dovecot_server(tmp_path, leaf_pem, key)
+    cert = tmp_path / "ssl" / "cert.pem"
+    renewed = leaf_pem + b"# renewed\n"
+
+    def opener(url: str) -> bytes:
+        (tmp_path / "ssl" / "new").write_bytes(renewed)
+        os.replace(tmp_path / "ssl" / "new", cert)  # what a renewal client does
+        return r2_der
+
+    result = run_fix(conf, offline=False, fetcher=AiaFetcher(opener=opener))
+    assert cert.read_bytes() == renewed
+    assert [f.code for f in result.skipped] == ["changed-during-fix"]
+    assert result.written == []
+    assert exit_code(result, dry_run=False) == 1
+    assert backups_of(str(cert), None) == []
+    text = fix_text.render(result, dry_run=False, diff=False).splitlines()
+    assert text[0] == (
+        f"left alone: {cert} changed since it was read (renewed meanwhile?) [changed-during-fix]"
+    )
+
+
+def test_a_certificate_file_that_also_holds_the_key_is_backed_up_private(
+    tmp_path: Path,
+) -> None:
+    """The key is configured apart, but the certificate file carries it too: its backup is
+    0600 however the file was (never a 0640 copy of the key); the file keeps its own mode."""
+    conf = dovecot_server(tmp_path, pki("leaf-2026.pem", "leaf-2026.key"), pki("leaf-2026.key"))
+    cert = tmp_path / "ssl" / "cert.pem"
+    cert.chmod(0o640)
+    result = run_fix(conf, intermediates=(str(PKI / "issuing-r2.pem"),))
+    (written,) = result.written
+    assert written.backup is not None
+    assert os.stat(written.backup).st_mode & 0o777 == 0o600
+    assert cert.stat().st_mode & 0o777 == 0o640
