@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailtls.probe.tls import Target, WireChain, probe
-from tests.netservers import LoopbackServer, trickle
+from tests.netservers import LoopbackServer, silent, trickle
 from tests.probe.test_probe import tls_context
 
 SMTP_GO = b"250-mail.example.org\r\n250 STARTTLS\r\n"
@@ -53,7 +53,7 @@ def test_endless_continuation_lines_trickled_end_at_the_deadline() -> None:
 
 
 def test_a_silent_server_is_unreachable_within_the_deadline() -> None:
-    with LoopbackServer(lambda conn, stop: stop.wait(30)) as server:
+    with LoopbackServer(silent) as server:
         wire, elapsed = timed_probe(server, "imap", 0.5)
     assert elapsed < 2
     assert (wire.error_code, wire.error) == (
