@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from fixtures.build import FOREVER
 from mailtls.fix.aia import AiaFetcher
 from tests.conftest import FIXTURES
 from tests.netservers import LoopbackServer, answer, silent, trickle
+from tests.probe.test_probe import tls_context
 
 R2_DER = x509.load_pem_x509_certificate(
     (FIXTURES / "pki" / "issuing-r2.pem").read_bytes()
@@ -199,3 +202,29 @@ def test_loopback_is_fetched_and_each_url_once() -> None:
         assert len(fetcher.issuers_of(cert_with_urls([url, url]))) == 1
     assert len(requests) == 1
     assert requests[0].startswith(b"GET /r2.der HTTP/1.1\r\n")
+
+
+def test_https_handshake_shares_the_url_deadline() -> None:
+    """A TLS record header, then its body a byte at a time: the handshake ends at the deadline."""
+    record = b"\x16\x03\x03\x40\x00" + b"\x02" * 400
+    with LoopbackServer(trickle(record, 0.05, request=False)) as server:
+        fetcher = AiaFetcher(url_timeout=1.0)
+        url = f"https://127.0.0.1:{server.port}/r2.der"
+        started = time.monotonic()
+        assert fetcher.fetch(url) == []
+        assert time.monotonic() - started < 2.5
+    assert fetcher.failures[url] == "no complete answer within 1 s"
+
+
+def test_an_https_server_with_an_untrusted_certificate_is_a_reason(tmp_path: Path) -> None:
+    context = tls_context(tmp_path, "leaf-2026.pem", "issuing-r2.pem")
+
+    def serve(conn: socket.socket, stop: threading.Event) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(1)
+
+    with LoopbackServer(serve) as server:
+        fetcher = AiaFetcher()
+        url = f"https://127.0.0.1:{server.port}/r2.der"
+        assert fetcher.fetch(url) == []
+    assert fetcher.failures[url] == "TLS: CERTIFICATE_VERIFY_FAILED"
