@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mailtls.errors import UsageError
+from mailtls.probe.run import probe_all
 from mailtls.probe.tls import Target, WireChain, probe
 from tests.netservers import LoopbackServer, silent, trickle
 from tests.probe.test_probe import tls_context
@@ -209,3 +211,9 @@ def test_handshake_errors_are_still_findings() -> None:
     with flood(b"* OK plain IMAP\r\n" * 3) as server:
         wire, elapsed = timed_probe(server, None, 5.0)
     assert wire.error_code == "tls-handshake-failed" and elapsed < 2
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf"), 1e12])
+def test_a_timeout_that_is_not_a_duration_is_a_usage_error(timeout: float) -> None:
+    with pytest.raises(UsageError, match="--timeout"):
+        probe_all([Target("127.0.0.1", 9, None, None)], timeout)
