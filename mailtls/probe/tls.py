@@ -7,6 +7,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from mailtls.net import Deadline, connect, resolve
 from mailtls.probe.dialogue import DIALOGUES, LineReader, ProbeError
 
@@ -84,7 +86,24 @@ def _handshake(target: Target, sock: socket.socket, reader: LineReader) -> WireC
             "tls-handshake-failed", f"cannot send the SNI name {name!a}: not a host name"
         ) from None
     with tls:
-        return WireChain(target, _sent_chain(tls), tls.version())
+        chain = _sent_chain(tls)
+        problem = unreadable(chain)
+        if problem is not None:
+            raise ProbeError("protocol-error", problem)
+        return WireChain(target, chain, tls.version())
+
+
+def unreadable(chain: tuple[bytes, ...]) -> str | None:
+    """Why a certificate sent does not parse, if one does not. cryptography reads names
+    lazily, so they are read here: a hostile server's certificate is its finding, not a crash
+    later in the checks."""
+    for number, der in enumerate(chain, start=1):
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            cert.subject.rfc4514_string() + cert.issuer.rfc4514_string()
+        except (ValueError, x509.InvalidVersion) as error:
+            return f"certificate {number} of those sent does not parse: {str(error)[:120]!a}"
+    return None
 
 
 def _sent_chain(tls: ssl.SSLSocket) -> tuple[bytes, ...]:

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from mailtls.errors import UsageError
 from mailtls.probe.run import probe_all
-from mailtls.probe.tls import Target, WireChain, probe
+from mailtls.probe.tls import Target, WireChain, probe, unreadable
+from tests.conftest import FIXTURES
 from tests.netservers import LoopbackServer, silent, trickle
 from tests.probe.test_probe import tls_context
 
@@ -217,3 +220,22 @@ def test_handshake_errors_are_still_findings() -> None:
 def test_a_timeout_that_is_not_a_duration_is_a_usage_error(timeout: float) -> None:
     with pytest.raises(UsageError, match="--timeout"):
         probe_all([Target("127.0.0.1", 9, None, None)], timeout)
+
+
+def test_a_certificate_sent_that_does_not_parse_is_a_finding() -> None:
+    """Bytes OpenSSL passed on but cryptography cannot read (found by `make fuzz`): an issuer
+    name that is not UTF-8, a version 4."""
+    der = x509.load_pem_x509_certificate(
+        (FIXTURES / "pki" / "leaf-2026.pem").read_bytes()
+    ).public_bytes(serialization.Encoding.DER)
+    at = der.index(b"Example Issuing CA R2")
+    bad_issuer = der[:at] + b"\xff" + der[at + 1 :]
+    version_4 = der.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x03", 1)
+    assert unreadable((der,)) is None
+    assert unreadable((der, bad_issuer)) == (
+        "certificate 2 of those sent does not parse: 'error parsing asn1 value:"
+        ' ParseError { kind: InvalidValue, location: ["issuer"] }\''
+    )
+    assert unreadable((version_4,)) == (
+        "certificate 1 of those sent does not parse: '3 is not a valid X509 version'"
+    )
