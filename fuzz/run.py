@@ -118,7 +118,10 @@ def main() -> int:
     failed = False
     for name in options.targets:
         runs, crashes = run(name, options.seconds, options.work)
-        print(f"{name:16} {runs:>10} executions in {options.seconds} s, {len(crashes)} crash(es)")
+        print(
+            f"{name:16} {runs:>10} executions in {options.seconds} s,"
+            f" {len(crashes)} distinct crash(es)"
+        )
         for text, count in sorted(crashes.items()):
             print(f"  {count} x {text}")
         failed = failed or bool(crashes)

@@ -101,7 +101,7 @@ def unreadable(chain: tuple[bytes, ...]) -> str | None:
         try:
             cert = x509.load_der_x509_certificate(der)
             cert.subject.rfc4514_string() + cert.issuer.rfc4514_string()
-        except (ValueError, x509.InvalidVersion) as error:
+        except (ValueError, TypeError, x509.InvalidVersion) as error:
             return f"certificate {number} of those sent does not parse: {str(error)[:120]!a}"
     return None
 

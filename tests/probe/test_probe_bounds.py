@@ -223,8 +223,8 @@ def test_a_timeout_that_is_not_a_duration_is_a_usage_error(timeout: float) -> No
 
 
 def test_a_certificate_sent_that_does_not_parse_is_a_finding() -> None:
-    """Bytes OpenSSL passed on but cryptography cannot read (found by `make fuzz`): an issuer
-    name that is not UTF-8, a version 4."""
+    """Certificates cryptography cannot read (found by `make fuzz`): an issuer name that is
+    not UTF-8, a version 4, a name attribute that is a BIT STRING (TypeError)."""
     der = x509.load_pem_x509_certificate(
         (FIXTURES / "pki" / "leaf-2026.pem").read_bytes()
     ).public_bytes(serialization.Encoding.DER)
@@ -238,4 +238,9 @@ def test_a_certificate_sent_that_does_not_parse_is_a_finding() -> None:
     )
     assert unreadable((version_4,)) == (
         "certificate 1 of those sent does not parse: '3 is not a valid X509 version'"
+    )
+    bitstring = (Path(__file__).parent / "data" / "name-with-bitstring.der").read_bytes()
+    assert unreadable((bitstring,)) == (
+        "certificate 1 of those sent does not parse:"
+        " 'oid must be X500_UNIQUE_IDENTIFIER for BitString type.'"
     )
