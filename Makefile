@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix
 
-.PHONY: setup demo test lint unit debian-packages fixtures bench clean golden
+.PHONY: setup demo test lint unit debian-packages fixtures bench clean golden fuzz
 
 setup: $(VENV)/.installed
 
@@ -50,3 +50,10 @@ clean:
 # Rewrite the golden report files after a deliberate change; review `git diff tests/` after.
 golden: setup
 	MAILTLS_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/report
+
+# Fuzzing with atheris, outside the tests: each target for FUZZ_SECONDS (logs, corpora and any
+# crash input under build/fuzz/). `make fuzz FUZZ_SECONDS=600` for a longer run.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	$(BIN)/pip install -q atheris
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)

@@ -233,7 +233,9 @@ def probe(
     servername: Annotated[
         str | None, typer.Option("--servername", help="The SNI name to send.")
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per step.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per listener, all steps.")
+    ] = 10.0,
     output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.TEXT,
     ca_file: CaFile = None,
     at: At = None,

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable
 
 from mailtls.errors import MailtlsError
+from mailtls.net import Deadline
 
 MAX_LINE = 8192
 MAX_LINES = 200
@@ -20,40 +21,72 @@ class ProbeError(MailtlsError):
 
 
 class LineReader:
-    """Reads CRLF lines with the socket's timeout, bounded in length and count."""
+    """Reads CRLF lines within the whole dialogue's deadline, bounded in length and count: a
+    server that trickles a byte a second, talks forever or sends binary ends as a finding."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
         self.sock = sock
+        self.deadline = deadline
         self.buffer = b""
         self.count = 0
+        self.received = 0
 
     def line(self) -> str:
-        while b"\n" not in self.buffer:
+        while (end := self.buffer.find(b"\n", 0, MAX_LINE + 1)) < 0:
             if len(self.buffer) > MAX_LINE:
                 raise ProbeError("protocol-error", "the server sent a line too long to be mail")
             try:
+                self.deadline.arm(self.sock)
                 chunk = self.sock.recv(4096)
             except TimeoutError:
-                raise ProbeError(
-                    "endpoint-unreachable", "the server stopped answering (timeout)"
-                ) from None
+                raise self.late() from None
+            except OSError as error:
+                raise _broken(error) from None
             if not chunk:
                 raise ProbeError("protocol-error", "the server closed the connection early")
+            self.received += len(chunk)
             self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
+        line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
         self.count += 1
         if self.count > MAX_LINES:
             raise ProbeError("protocol-error", "the server keeps talking; not a mail server?")
+        if b"\0" in line:
+            raise ProbeError("protocol-error", "the server sent a NUL byte; not a mail server?")
         return line.rstrip(b"\r").decode("utf-8", "replace")
 
     def send(self, text: str) -> None:
-        self.sock.sendall(text.encode() + b"\r\n")
+        try:
+            self.deadline.arm(self.sock)
+            self.sock.sendall(text.encode() + b"\r\n")
+        except TimeoutError:
+            raise self.late() from None
+        except OSError as error:
+            raise _broken(error) from None
+
+    def late(self) -> ProbeError:
+        """The deadline passed: unreachable if the server never said a thing, else a server
+        too slow to finish the dialogue."""
+        seconds = f"{self.deadline.seconds:g} s"
+        if not self.received:
+            return ProbeError("endpoint-unreachable", f"no answer within the {seconds} deadline")
+        return ProbeError(
+            "protocol-error", f"the {seconds} deadline passed before the dialogue ended"
+        )
+
+
+def _broken(error: OSError) -> ProbeError:
+    return ProbeError("protocol-error", f"the connection broke: {error.strerror or error}")
+
+
+def shown(line: str) -> str:
+    """A line of the server's, safe to print: quoted, control and bidi characters escaped."""
+    return ascii(line[:80])
 
 
 def _expect(reader: LineReader, ok: Callable[[str], bool], what: str) -> str:
     line = reader.line()
     if not ok(line):
-        raise ProbeError("protocol-error", f"expected {what}, got {line[:80]!r}")
+        raise ProbeError("protocol-error", f"expected {what}, got {shown(line)}")
     return line
 
 
@@ -62,7 +95,7 @@ def _smtp_reply(reader: LineReader, code: str, what: str) -> list[str]:
     while True:
         line = reader.line()
         if not line.startswith(code):
-            raise ProbeError("protocol-error", f"expected {what} ({code}), got {line[:80]!r}")
+            raise ProbeError("protocol-error", f"expected {what} ({code}), got {shown(line)}")
         lines.append(line[4:])
         if line[3:4] != "-":
             return lines

@@ -19,6 +19,7 @@ from mailtls.probe.dialogue import DIALOGUES, PORTS
 from mailtls.probe.tls import TIMEOUT, Target, WireChain, probe
 
 MAX_CONNECTIONS = 16
+MAX_TIMEOUT = 3600
 
 
 def targets(address: str, starttls: str | None, servername: str | None) -> list[Target]:
@@ -57,6 +58,8 @@ def probe_all(
 ) -> list[WireChain]:
     """Probe concurrently, at most MAX_CONNECTIONS open at once; results in input order.
     `progress(done, total)` is called as each probe ends."""
+    if not 0 < timeout <= MAX_TIMEOUT:  # also false for NaN
+        raise UsageError(f"--timeout {timeout}: a number of seconds above 0, at most {MAX_TIMEOUT}")
     with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_CONNECTIONS) as pool:
         jobs = [pool.submit(probe, target, timeout) for target in items]
         if progress is not None:
