@@ -19,6 +19,7 @@ from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.apply import WriteError, backups_of
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
+from mailtls.net import Deadline
 from mailtls.report import fix_text
 from tests.conftest import FIXTURES
 
@@ -366,7 +367,7 @@ def test_a_file_renewed_during_the_aia_fetch_is_left_alone(tmp_path: Path) -> No
     cert = tmp_path / "ssl" / "cert.pem"
     renewed = leaf_pem + b"# renewed\n"
 
-    def opener(url: str) -> bytes:
+    def opener(url: str, deadline: Deadline) -> bytes:
         (tmp_path / "ssl" / "new").write_bytes(renewed)
         os.replace(tmp_path / "ssl" / "new", cert)  # what a renewal client does
         return r2_der
