@@ -170,8 +170,22 @@ class IncludeWalker:
         )
 
 
-def _expand_braces(pattern: str) -> list[str]:
-    """`a{b,c}d` -> [`abd`, `acd`]: glob(3) with GLOB_BRACE, which Python's glob lacks."""
+MAX_BRACE_VARIANTS = 1024  # `{a,b}` repeated n times is 2**n names: bounded, as input must be
+
+
+def _expand_braces(pattern: str, limit: int = MAX_BRACE_VARIANTS) -> list[str]:
+    """`a{b,c}d` -> [`abd`, `acd`]: glob(3) with GLOB_BRACE, which Python's glob lacks.
+    More than `limit` names is a configuration error, not an hour of work."""
+    variants = _expand_braces_unbounded(pattern, [limit])
+    if variants is None:
+        raise ConfigError(f"!include {pattern}: more than {limit} names from its braces")
+    return variants
+
+
+def _expand_braces_unbounded(pattern: str, budget: list[int]) -> list[str] | None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return None
     start = pattern.find("{")
     if start < 0:
         return [pattern]
@@ -192,7 +206,13 @@ def _expand_braces(pattern: str) -> list[str]:
         current += char
     options.append(current)
     prefix, suffix = pattern[:start], pattern[end + 1 :]
-    return [full for option in options for full in _expand_braces(prefix + option + suffix)]
+    variants: list[str] = []
+    for option in options:
+        more = _expand_braces_unbounded(prefix + option + suffix, budget)
+        if more is None:
+            return None
+        variants += more
+    return variants
 
 
 def _expand_braces_glob(pattern: str) -> list[str]:

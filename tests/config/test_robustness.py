@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailtls.config import dovecot, postfix
 from mailtls.config.source import ConfigFiles
-from mailtls.errors import MailtlsError
+from mailtls.errors import ConfigError, MailtlsError
 
 CONFIG_TEXT = st.lists(
     st.one_of(
@@ -61,3 +63,13 @@ def test_postfix_reader_raises_only_its_own_error(tmp_path: Path, main: str, mas
     (tmp_path / "master.cf").write_text(master)
     with contextlib.suppress(MailtlsError):
         postfix.read(str(tmp_path), ConfigFiles())
+
+
+def test_include_brace_bomb_is_a_bounded_config_error(tmp_path: Path) -> None:
+    """`{a,b}` 40 times would name 2**40 files: a one-line error at once (found by atheris)."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("!include_try x" + "{a,b}" * 40 + "\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="more than 1024 names from its braces"):
+        dovecot.read(str(conf), ConfigFiles(), {})
+    assert time.monotonic() - started < 2
