@@ -23,7 +23,7 @@ from mailtls.pki.chain import (
 )
 from mailtls.pki.chain import twin as pki_twin
 from mailtls.pki.trust import CertPool
-from mailtls.pki.verify import reason, server_verifier
+from mailtls.pki.verify import Validation, validate
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ def chain_findings(
     Most chains are right: when the validated path is exactly what is served (leaf first,
     then its issuers, perhaps the root), only the date checks remain. Anything else is taken
     apart signature by signature to say what is wrong."""
-    validation = validate(group.certs[leaf], group.certs, context)
+    served = group.certs[leaf]
+    validation = validate(served, group.certs, context.store, context.at, dns_names(served))
     built = validation.built
     if leaf == 0 and built is not None and _served_as_built(group.certs, built):
         return list(_valid_path(endpoint, group, built)), validation
@@ -292,28 +293,6 @@ def _outlived(
             endpoint=endpoint,
             path=path,
         )
-
-
-@dataclass(frozen=True)
-class Validation:
-    """What cryptography's path builder (RFC 5280 and Web PKI rules) made of a chain."""
-
-    built: tuple[x509.Certificate, ...] | None  # leaf ... trust anchor, when valid
-    error: str | None = None
-
-
-def validate(
-    leaf: x509.Certificate, served: list[x509.Certificate], context: ChainContext
-) -> Validation:
-    """Build and validate a path from `leaf` with the served certificates as intermediates."""
-    dns = dns_names(leaf)
-    if context.store is None or not dns:
-        return Validation(None)
-    verifier = server_verifier(context.store, context.at, dns[0])
-    try:
-        return Validation(tuple(verifier.verify(leaf, [c for c in served if c is not leaf])))
-    except verification.VerificationError as error:
-        return Validation(None, reason(error))
 
 
 def untrusted(endpoint: Endpoint, group: Served, validation: Validation) -> Finding:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509 import verification
@@ -50,6 +52,32 @@ def _policies() -> tuple[ExtensionPolicy, ExtensionPolicy]:
         x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None
     )
     return ca, ee
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What cryptography's path builder (RFC 5280 and Web PKI rules) made of a chain."""
+
+    built: tuple[x509.Certificate, ...] | None  # leaf ... trust anchor, when valid
+    error: str | None = None
+
+
+def validate(
+    leaf: x509.Certificate,
+    served: list[x509.Certificate],
+    store: verification.Store | None,
+    at: dt.datetime,
+    dns_names: Sequence[str],
+) -> Validation:
+    """Build and validate a path from `leaf` with the served certificates as intermediates,
+    for the leaf's first DNS name (no store or no name: nothing to validate)."""
+    if store is None or not dns_names:
+        return Validation(None)
+    verifier = server_verifier(store, at, dns_names[0])
+    try:
+        return Validation(tuple(verifier.verify(leaf, [c for c in served if c is not leaf])))
+    except verification.VerificationError as error:
+        return Validation(None, reason(error))
 
 
 def server_verifier(
