@@ -14,13 +14,9 @@ from cryptography.x509 import verification
 from mailtls.checks.leaf import dns_names
 from mailtls.models import CertInfo
 from mailtls.pki.chain import fingerprint, key_fits
-from mailtls.pki.load import PrivateKey, parse
+from mailtls.pki.load import CERT_LABELS, PrivateKey, parse, pem_spans
 
-_CERT_BLOCK = re.compile(
-    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----\r?\n.*?-----END (?:X509 |TRUSTED )?"
-    rb"CERTIFICATE-----[ \t]*(?:\r?\n)?",
-    re.S,
-)
+_LINE_END = re.compile(rb"[ \t]*(?:\r?\n)?")
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,11 @@ class Refusal:
 def rewrite(old: bytes, chain: list[x509.Certificate]) -> bytes:
     """`old` with its certificate blocks replaced by `chain`, at the place of the first one.
     Keys and text outside the certificate blocks stay where they are; CRLF files stay CRLF."""
-    spans = [match.span() for match in _CERT_BLOCK.finditer(old)]
+    spans = [
+        (start, _LINE_END.match(old, end).end())  # type: ignore[union-attr]  # always matches
+        for label, start, end in pem_spans(old)
+        if label in CERT_LABELS
+    ]
     new_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
     if b"\r\n" in old:
         new_pem = new_pem.replace(b"\n", b"\r\n")

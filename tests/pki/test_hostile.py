@@ -1,0 +1,77 @@
+"""Hostile certificate and key files: bounded in time, problems as data, never a crash."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography import x509
+
+from mailtls.fix.plan import rewrite
+from mailtls.pki.load import load_file, parse
+from tests.conftest import FIXTURES
+
+PKI = FIXTURES / "pki"
+LEAF = (PKI / "leaf-2026.pem").read_bytes()
+CA = (PKI / "issuing-r2.pem").read_bytes()
+KEY = (PKI / "leaf-2026.key").read_bytes()
+MEGABYTE = 1024 * 1024
+# Linear work on a few MB takes milliseconds; the quadratic scan took over 20 s per MB.
+BOUND_SECONDS = 2.0
+
+T = TypeVar("T")
+
+
+def timed(work: Callable[[], T]) -> T:
+    start = time.monotonic()
+    result = work()
+    elapsed = time.monotonic() - start
+    assert elapsed < BOUND_SECONDS, f"took {elapsed:.1f} s"
+    return result
+
+
+def unterminated(label: bytes, size: int = MEGABYTE) -> bytes:
+    line = b"-----BEGIN " + label + b"-----\n"
+    return line * (size // len(line))
+
+
+def test_unterminated_certificate_lines_then_a_certificate_parse_in_linear_time() -> None:
+    """1 MB of BEGIN lines without END, then a real leaf: the leaf is found, quickly."""
+    blocks, _ = timed(lambda: parse(unterminated(b"CERTIFICATE") + LEAF))
+    assert [b.kind for b in blocks] == ["cert"]
+
+
+def test_unterminated_lines_with_crlf_and_mixed_labels() -> None:
+    data = (unterminated(b"PRIVATE KEY") + unterminated(b"CERTIFICATE")).replace(b"\n", b"\r\n")
+    blocks, _ = timed(lambda: parse(data + KEY + CA))
+    assert [b.kind for b in blocks] == ["key", "cert"]
+
+
+def test_key_file_of_unterminated_lines(tmp_path: Path) -> None:
+    (tmp_path / "mail.key").write_bytes(unterminated(b"PRIVATE KEY", 3 * MEGABYTE) + KEY)
+    loaded = timed(lambda: load_file(str(tmp_path / "mail.key")))
+    assert len(loaded.keys) == 1
+
+
+def test_file_beside_the_certificate_of_unterminated_lines(tmp_path: Path) -> None:
+    """A sibling the candidate search reads: 4 MB (the size bound) of BEGIN lines."""
+    (tmp_path / "chain.pem").write_bytes(unterminated(b"CERTIFICATE", 4 * MEGABYTE - 2048))
+    loaded = timed(lambda: load_file(str(tmp_path / "chain.pem")))
+    assert loaded.problem == "not-a-certificate"
+
+
+def test_rewrite_keeps_unterminated_lines_and_is_linear() -> None:
+    """The fixer's block finder: the same pairing, so the same bound."""
+    junk = unterminated(b"CERTIFICATE")
+    leaf = x509.load_pem_x509_certificate(LEAF)
+    new = timed(lambda: rewrite(LEAF + junk, [leaf]))
+    assert new == LEAF + junk
+
+
+def test_end_before_begin_and_nested_begin_pair_as_openssl_reads_them() -> None:
+    """A stray END first, a BEGIN inside a block: the first END of the same label closes."""
+    data = b"-----END CERTIFICATE-----\n" + LEAF + CA
+    blocks, bad = parse(data)
+    assert len(blocks) == 2 and not bad
