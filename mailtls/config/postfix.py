@@ -53,7 +53,8 @@ class PostfixConfig:
 
     def value(self, name: str, service: Service | None = None) -> str:
         """A parameter fully expanded as `service` sees it (main.cf when service is None)."""
-        return expand(f"${{{name}}}", lambda n: self._raw(n, service))
+        # As the daemon evaluates a parameter: its raw text, whose names are level 0.
+        return expand(self._raw(name, service) or "", lambda n: self._raw(n, service))
 
     def _raw(self, name: str, service: Service | None) -> str | None:
         if service is not None and name in service.overrides:
