@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtls.config import postfix
+from mailtls.config import dovecot, postfix
 from mailtls.config.postfix_expand import expand
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
@@ -99,3 +99,27 @@ def test_self_reference_agrees_with_postconf(postconf: str, tmp_path: Path, valu
     named = warning.split("nesting: ")[1]
     with pytest.raises(ConfigError, match=f"nesting: {named}"):
         mailtls_value(root)
+
+
+def dovecot_doubling(levels: int) -> str:
+    return "ssl_cert = x\n" + "ssl_cert = $ssl_cert $ssl_cert\n" * levels
+
+
+def test_dovecot_22_doubling_levels_agree_with_doveconf(doveconf: str, tmp_path: Path) -> None:
+    """8 MB from 22 lines: doveconf prints it, mailtls reads the same."""
+    (tmp_path / "dovecot.conf").write_text(dovecot_doubling(22))
+    done = run([doveconf, "-c", str(tmp_path / "dovecot.conf"), "-h", "ssl_cert"])
+    assert done.returncode == 0
+    start = time.monotonic()
+    config = dovecot.read_config(str(tmp_path / "dovecot.conf"), ConfigFiles(), {})
+    assert time.monotonic() - start < BOUND_SECONDS
+    assert config.scopes[()]["ssl_cert"].value == done.stdout.rstrip("\n")
+
+
+def test_dovecot_40_doubling_levels_is_a_config_error(tmp_path: Path) -> None:
+    """A terabyte (it was a MemoryError): a config error at the line that passes 16 MiB."""
+    (tmp_path / "dovecot.conf").write_text(dovecot_doubling(40))
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"dovecot.conf:24: the value expands to more than 16"):
+        dovecot.read_config(str(tmp_path / "dovecot.conf"), ConfigFiles(), {})
+    assert time.monotonic() - start < BOUND_SECONDS
