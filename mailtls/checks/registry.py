@@ -45,6 +45,7 @@ _CODES = [
     Code("name-mismatch", E, False, "a name the endpoint serves is not in the certificate"),
     Code("weak-key", E, False, "RSA under 2048 bits, ECDSA under 256, or DSA"),
     Code("weak-signature", E, False, "signed with MD5 or SHA-1"),
+    Code("key-too-large", W, False, "an RSA key over 8192 bits: slow, and some clients refuse it"),
     Code("self-signed", W, False, "the certificate is self-signed: clients will not trust it"),
     Code("not-server-cert", E, False, "the certificate is not for TLS servers (EKU or CA)"),
     # consistency

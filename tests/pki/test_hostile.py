@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import TypeVar
 
 from cryptography import x509
 
+from mailtls.audit import AuditOptions, audit
 from mailtls.fix.plan import rewrite
+from mailtls.models import ConfigResult, Endpoint, Location, Report
 from mailtls.pki.load import load_file, parse
 from tests.conftest import FIXTURES
 
@@ -21,7 +24,28 @@ MEGABYTE = 1024 * 1024
 # Linear work on a few MB takes milliseconds; the quadratic scan took over 20 s per MB.
 BOUND_SECONDS = 2.0
 
+AT = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
+
 T = TypeVar("T")
+
+
+def audit_one(
+    tmp_path: Path, served: bytes, key_file: str | None = None, **options: object
+) -> Report:
+    """Audit one Dovecot endpoint serving these bytes, with the clock pinned."""
+    cert_file = tmp_path / "cert.pem"
+    cert_file.write_bytes(served)
+    endpoint = Endpoint(
+        id="dovecot:global",
+        service="dovecot",
+        role="server",
+        scope="global",
+        source=Location(str(tmp_path / "dovecot.conf"), 3),
+        cert_file=str(cert_file),
+        key_file=key_file,
+    )
+    settings = AuditOptions(at=AT, system_trust=False, **options)  # type: ignore[arg-type]
+    return audit(ConfigResult((endpoint,)), settings)
 
 
 def timed(work: Callable[[], T]) -> T:
@@ -75,3 +99,21 @@ def test_end_before_begin_and_nested_begin_pair_as_openssl_reads_them() -> None:
     data = b"-----END CERTIFICATE-----\n" + LEAF + CA
     blocks, bad = parse(data)
     assert len(blocks) == 2 and not bad
+
+
+BIG_RSA = Path(__file__).parent / "data"
+
+
+def test_16384_bit_rsa_key_loads_quickly_and_is_too_large(tmp_path: Path) -> None:
+    """The key check compares public halves: no 29.5 s prime proof; the size is a warning."""
+    key_file = tmp_path / "big.key"
+    key_file.write_bytes((BIG_RSA / "rsa16384.key").read_bytes())
+    key_file.chmod(0o600)
+    loaded = timed(lambda: load_file(str(key_file)))
+    assert len(loaded.keys) == 1
+    report = timed(
+        lambda: audit_one(
+            tmp_path, (BIG_RSA / "rsa16384.pem").read_bytes(), str(key_file), warn_days=1
+        )
+    )
+    assert sorted(f.code for f in report.findings) == ["key-too-large", "self-signed"]
