@@ -12,6 +12,8 @@ from mailtls.models import Endpoint, Finding
 from mailtls.pki.chain import is_ca, key_fits
 from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
 
+MAX_CHAIN_CERTS = 100
+
 
 @dataclass
 class Served:
@@ -33,6 +35,22 @@ class Served:
 
 def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], list[Finding]]:
     """The key/chain groups an endpoint presents, and what is wrong with its files."""
+    groups, findings = _groups(endpoint, cache)
+    for group in groups:
+        if len(group.certs) > MAX_CHAIN_CERTS:
+            findings.append(
+                finding(
+                    "chain-too-long",
+                    f"{group.cert_path} serves {len(group.certs)} certificates; OpenSSL verifies"
+                    f" at most {MAX_CHAIN_CERTS} (its default verify depth), most clients fewer",
+                    endpoint=endpoint,
+                    path=group.cert_path,
+                )
+            )
+    return groups, findings
+
+
+def _groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], list[Finding]]:
     findings: list[Finding] = []
     if endpoint.chain_files:
         return _chain_groups(endpoint, cache, findings), findings
@@ -42,7 +60,10 @@ def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], l
     if cert.problem:
         findings.append(_file_problem(endpoint, cert))
         return [], findings
+    findings += _malformed(endpoint, cert)
     group = Served(endpoint.cert_file, endpoint.key_file, list(cert.certs))
+    if not group.certs and any(b.kind == "malformed" for b in cert.blocks):
+        return [], findings  # malformed-cert said why
     if not group.certs:
         findings.append(
             finding(
@@ -66,6 +87,14 @@ def _file_problem(endpoint: Endpoint, loaded: LoadedFile) -> Finding:
     )
 
 
+def _malformed(endpoint: Endpoint, loaded: LoadedFile) -> list[Finding]:
+    """A certificate that breaks X.509: set aside (or, a bad serial, kept) and said."""
+    return [
+        finding("malformed-cert", f"{loaded.path}: {note}", endpoint=endpoint, path=loaded.path)
+        for note in loaded.malformed
+    ]
+
+
 def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding]) -> list[Served]:
     """Postfix `*_tls_chain_files`: each key is followed by its certificate and chain."""
     groups: list[Served] = []
@@ -74,6 +103,7 @@ def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding])
         if loaded.problem:
             findings.append(_file_problem(endpoint, loaded))
             continue
+        findings += _malformed(endpoint, loaded)
         for block in loaded.blocks:
             if block.kind in ("key", "encrypted-key"):
                 groups.append(Served(path, path, key_encrypted=block.kind == "encrypted-key"))

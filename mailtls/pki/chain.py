@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from mailtls.models import CertInfo
+from mailtls.pki.load import serial_number
 from mailtls.pki.trust import CertPool
 
 
@@ -103,7 +104,7 @@ def describe(cert: x509.Certificate) -> CertInfo:
     return CertInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
-        serial=format(cert.serial_number, "x"),
+        serial=format(serial_number(cert), "x"),
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),
         sha256=fingerprint(cert).hex(),
@@ -150,13 +151,23 @@ def path_facts(
             seen.add(fingerprint(cert))
             if index != leaf:
                 remaining.append(index)
-    path = [leaf]
+    # By subject, so each step looks at the certificates named as the issuer only: a file of
+    # 2,001 certificates served upside down cost 4 million signature checks, now 2,000.
+    named: dict[x509.Name, list[int]] = {}
+    for index in remaining:
+        named.setdefault(served[index].subject, []).append(index)
+    path, on_path = [leaf], {leaf}
     while not self_signed(served[path[-1]]):
-        parent = next((i for i in remaining if issued_by(served[path[-1]], served[i])), None)
+        child = served[path[-1]]
+        issuers = named.get(child.issuer, ())
+        parent = next(
+            (i for i in issuers if i not in on_path and issued_by(child, served[i])), None
+        )
         if parent is None:
             break
         path.append(parent)
-        remaining.remove(parent)
+        on_path.add(parent)
+    remaining = [i for i in remaining if i not in on_path]
     last = served[path[-1]]
     if self_signed(last):
         trusted = any(

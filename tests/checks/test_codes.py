@@ -269,6 +269,8 @@ FIRED_ELSEWHERE = {
     "key-encrypted",
     "different-certs",
     "key-too-large",  # tests/pki/test_hostile.py
+    "malformed-cert",  # tests/pki/test_hostile.py
+    "chain-too-long",  # tests/pki/test_hostile.py
 }
 NO_FIXTURE: dict[str, str] = {}  # code -> why no fixture can make it fire
 

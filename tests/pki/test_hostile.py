@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from mailtls.audit import AuditOptions, audit
 from mailtls.fix.plan import rewrite
 from mailtls.models import ConfigResult, Endpoint, Location, Report
 from mailtls.pki.load import load_file, parse
 from tests.conftest import FIXTURES
+from tests.pki.malformed import EDITS, long_chain, malformed_pem
 
 PKI = FIXTURES / "pki"
 LEAF = (PKI / "leaf-2026.pem").read_bytes()
@@ -117,3 +123,82 @@ def test_16384_bit_rsa_key_loads_quickly_and_is_too_large(tmp_path: Path) -> Non
         )
     )
     assert sorted(f.code for f in report.findings) == ["key-too-large", "self-signed"]
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_malformed_certificate_served_is_a_finding(tmp_path: Path, case: str) -> None:
+    """Alone in the served file: malformed-cert, never an exception or a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = audit_one(tmp_path, malformed_pem(case))
+    found = [f for f in report.findings if f.code == "malformed-cert"]
+    assert len(found) == 1 and found[0].path == str(tmp_path / "cert.pem")
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_malformed_intermediate_is_set_aside_and_the_chain_judged(
+    tmp_path: Path, case: str
+) -> None:
+    """After a good leaf: said, and the leaf's chain judged without it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = audit_one(tmp_path, LEAF + malformed_pem(case, "Example Issuing CA R2"))
+    codes = {f.code for f in report.findings}
+    assert "malformed-cert" in codes
+    assert report.chains[0].certs[0].subject == "CN=mail.example.org"
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_malformed_certificate_beside_or_trusted_is_no_crash(tmp_path: Path, case: str) -> None:
+    """In a file beside the leaf (a candidate issuer) and in --ca-file: passed over."""
+    (tmp_path / "chain.pem").write_bytes(malformed_pem(case, "Example Issuing CA R2"))
+    (tmp_path / "roots.pem").write_bytes(malformed_pem(case) + (PKI / "root.pem").read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = audit_one(tmp_path, LEAF, ca_files=(str(tmp_path / "roots.pem"),))
+    # The leaf is served without its key here: key-missing is expected, nothing else is.
+    assert sorted(f.code for f in report.findings) == ["key-missing", "missing-intermediate"]
+
+
+def test_zero_serial_is_kept_and_said(tmp_path: Path) -> None:
+    """OpenSSL serves it; RFC 5280 and Go (negative) refuse it: kept in the chain, and said."""
+    report = audit_one(tmp_path, malformed_pem("negative-serial"))
+    assert [c.serial for c in report.chains[0].certs] == ["-1"]
+    assert "zero or negative" in report.findings[0].message
+
+
+PINNED = ("--at", "2026-11-29", "--no-system-trust")
+
+
+def test_no_deprecation_warning_reaches_stderr(tmp_path: Path) -> None:
+    """The command line, a negative serial served: a finding on stdout, stderr silent."""
+    (tmp_path / "cert.pem").write_bytes(malformed_pem("negative-serial"))
+    (tmp_path / "dovecot.conf").write_text(f"ssl_cert = <{tmp_path}/cert.pem\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mailtls", "audit", str(tmp_path / "dovecot.conf"), *PINNED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (1, "")
+    assert "malformed-cert" in done.stdout
+
+
+def served(chain: list[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+
+
+def test_2001_certificates_upside_down_are_judged_quickly_and_said(tmp_path: Path) -> None:
+    """Root first, leaf last: the path is followed by name (it took over 20 s), and the
+    length is a finding."""
+    chain = long_chain(2001)
+    report = timed(lambda: audit_one(tmp_path, served(chain[::-1]), warn_days=1))
+    codes = sorted(f.code for f in report.findings)
+    assert codes == ["chain-order", "chain-too-long", "key-missing", "untrusted-root"]
+    assert report.chains[0].certs[0].subject == "CN=CA 1999"
+
+
+def test_100_certificates_are_not_too_long(tmp_path: Path) -> None:
+    report = audit_one(tmp_path, served(long_chain(100)), warn_days=1)
+    assert "chain-too-long" not in {f.code for f in report.findings}
