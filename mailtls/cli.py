@@ -22,6 +22,8 @@ FIX_EXIT_CODES = """Exit codes: 0 nothing to fix, or all fixed; 1 problems remai
 could not fix (each said why); 2 usage or configuration error, or a write that failed (the
 file is left as it was)."""
 
+MAX_WARN_DAYS = 36500  # a century; a timedelta overflows past 999,999,999 days
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -131,6 +133,8 @@ def _audit_options(
     from mailtls.audit import AuditOptions
     from mailtls.clock import parse_time
 
+    if warn_days is not None and not 0 <= warn_days <= MAX_WARN_DAYS:
+        raise UsageError(f"--warn-days {warn_days}: give 0 to {MAX_WARN_DAYS} days")
     return AuditOptions(
         at=parse_time(at),
         ca_files=tuple(ca_file or ()),

@@ -160,16 +160,19 @@ def checked(cert: x509.Certificate) -> Block:
     """A certificate read through now: cryptography parses extensions and keys lazily, and a
     broken one must be set aside here, not raise in a check. A zero or negative serial
     (9 roots of Debian's bundle have one) is kept, with a note, and no warning on stderr."""
-    try:
-        cert.extensions  # noqa: B018  # parsed at first access
-        cert.public_key()
-        cert.signature_hash_algorithm  # noqa: B018
-        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-    except x509.DuplicateExtension as exc:
-        note = f"{_named(cert)}: a duplicate extension {exc.oid.dotted_string}"
-        return Block("malformed", malformed=note)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        return Block("malformed", malformed=f"{_named(cert)}: {_first_line(exc)}")
+    with warnings.catch_warnings():
+        # cryptography warns of a bad serial at each parse of the certificate, not only at load
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        try:
+            cert.extensions  # noqa: B018  # parsed at first access
+            cert.public_key()
+            cert.signature_hash_algorithm  # noqa: B018
+            cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+        except x509.DuplicateExtension as exc:
+            note = f"{_named(cert)}: a duplicate extension {exc.oid.dotted_string}"
+            return Block("malformed", malformed=note)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            return Block("malformed", malformed=f"{_named(cert)}: {_first_line(exc)}")
     if serial_number(cert) <= 0:
         note = f"{_named(cert)}: a serial number that is zero or negative (RFC 5280: positive)"
         return Block("cert", cert=cert, malformed=note)
