@@ -12,6 +12,7 @@ import typer
 from mailtls import __version__
 from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
 from mailtls.models import Report, Severity
+from mailtls.report.escape import safe
 
 if TYPE_CHECKING:
     from mailtls.audit import AuditOptions
@@ -210,7 +211,7 @@ def restore(
 
     with run_lock():
         used = put_back(os.path.realpath(file), backup_dir)
-    sys.stdout.write(f"restored {file} from {used}\n")
+    sys.stdout.write(safe(f"restored {file} from {used}") + "\n")
 
 
 @app.command(epilog=EXIT_CODES)
@@ -276,7 +277,7 @@ def main() -> None:
     try:
         app()
     except MailtlsError as error:
-        print(f"mailtls: error: {error}", file=sys.stderr)
+        print(f"mailtls: error: {safe(str(error))}", file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -284,7 +285,8 @@ def main() -> None:
         if debug:
             raise
         print(
-            f"mailtls: internal error: {type(error).__name__}: {error} (--debug shows where)",
+            f"mailtls: internal error: {type(error).__name__}: {safe(str(error))}"
+            " (--debug shows where)",
             file=sys.stderr,
         )
         sys.exit(EXIT_ERROR)
