@@ -9,13 +9,16 @@ from collections.abc import Sequence
 
 from cryptography import x509
 
+from mailtls.config.source import describe_os_error
+from mailtls.errors import UsageError
 from mailtls.pki.chain import is_ca
-from mailtls.pki.load import FileCache
+from mailtls.pki.load import FileCache, load_file
 from mailtls.pki.trust import CertPool, load_pool
 
 # Files beside a certificate that often hold its chain (certbot, acme.sh, CA downloads).
 SIBLING_PATTERNS = ("*.pem", "*.crt", "*.cer", "*.ca-bundle", "*.chain", "*CA*")
 MAX_SIBLINGS = 200
+MAX_FOLDER_ENTRIES = 10_000  # /etc/ssl/certs holds a few hundred
 
 Candidate = tuple[x509.Certificate, str]
 
@@ -24,13 +27,12 @@ class Candidates:
     """Certificates that may be a chain's missing issuer, with the file each came from."""
 
     def __init__(self, given: Sequence[str], cache: FileCache) -> None:
-        paths: list[str] = []
-        for path in given:
-            if os.path.isdir(path):
-                paths += sorted(os.path.join(path, name) for name in os.listdir(path))
-            else:
-                paths.append(path)
-        self.given = load_pool(paths, required=True)
+        files = [path for path in given if not os.path.isdir(path)]
+        named = load_pool(files, required=True)  # a FILE named that holds none: exit 2
+        items = [(cert, named.source_of(cert)) for cert in named.certs]
+        for folder in (path for path in given if os.path.isdir(path)):
+            items += _folder_certs(folder)
+        self.given = CertPool.of(items)
         self.cache = cache
         self._folders: dict[str, CertPool] = {}
 
@@ -48,6 +50,26 @@ class Candidates:
                 items += [(c, path) for c in self.cache.get(path).certs if is_ca(c)]
             self._folders[folder] = CertPool.of(items)
         return self._folders[folder]
+
+
+def _folder_certs(folder: str) -> list[Candidate]:
+    """Certificates in a FOLDER given to --intermediates: a README, a subfolder (/etc/ssl/
+    certs/java/), a key or a dangling link there is passed over; an unreadable file is not."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise UsageError(
+            f"--intermediates {folder}: {describe_os_error(folder, exc).detail}"
+        ) from None
+    found: list[Candidate] = []
+    for entry in entries[:MAX_FOLDER_ENTRIES]:
+        if not entry.is_file():
+            continue
+        loaded = load_file(entry.path)
+        if loaded.problem not in (None, "not-a-certificate", "file-missing"):
+            raise UsageError(f"--intermediates {entry.path}: {loaded.detail}")
+        found += [(cert, entry.path) for cert in loaded.certs]
+    return found
 
 
 def _siblings(folder: str) -> list[str]:
