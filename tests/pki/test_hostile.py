@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import subprocess
 import sys
@@ -14,11 +15,14 @@ from typing import TypeVar
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailtls.audit import AuditOptions, audit
 from mailtls.fix.plan import rewrite
 from mailtls.models import ConfigResult, Endpoint, Location, Report
 from mailtls.pki.load import load_file, parse
+from mailtls.report import text
 from tests.conftest import FIXTURES
 from tests.pki.malformed import EDITS, long_chain, malformed_pem
 
@@ -202,3 +206,34 @@ def test_2001_certificates_upside_down_are_judged_quickly_and_said(tmp_path: Pat
 def test_100_certificates_are_not_too_long(tmp_path: Path) -> None:
     report = audit_one(tmp_path, served(long_chain(100)), warn_days=1)
     assert "chain-too-long" not in {f.code for f in report.findings}
+
+
+LEAF_DER = x509.load_pem_x509_certificate(LEAF).public_bytes(serialization.Encoding.DER)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(LEAF_DER) - 1), st.integers(0, 255)), min_size=1, max_size=4
+    )
+)
+def test_a_certificate_with_bytes_changed_is_never_a_crash(
+    tmp_path: Path, edits: list[tuple[int, int]]
+) -> None:
+    """Any byte of the served leaf changed: findings (malformed-cert, not-a-certificate, ...)
+    and a report, never an exception, never a warning."""
+    der = bytearray(LEAF_DER)
+    for index, value in edits:
+        der[index] = value
+    pem = (
+        b"-----BEGIN CERTIFICATE-----\n"
+        + base64.encodebytes(bytes(der))
+        + b"-----END CERTIFICATE-----\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = audit_one(tmp_path, pem + CA)
+    text.render(report)
+    assert report.findings
