@@ -128,6 +128,13 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         "Replace it with the certificate as the CA issued it; have a broken one reissued.",
         "openssl x509 -in FILE -noout -text",
     ),
+    "malformed-cert-ignored": (
+        "A certificate mailtls could have used as an issuer (in a file beside the served one,"
+        " in --intermediates or in the trust store) breaks the X.509 rules and was passed over."
+        " It is not served, so clients do not see it.",
+        "Remove the file, or replace it with the certificate as the CA issued it.",
+        "openssl x509 -in FILE -noout -text",
+    ),
     "chain-too-long": (
         "OpenSSL verifies at most 100 certificates in a chain (its default verify depth) and"
         " most clients far fewer; a file with more is a mistake (a trust bundle served as the"

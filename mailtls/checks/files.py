@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from mailtls.checks.registry import finding
+from mailtls.checks.registry import CODES, finding
 from mailtls.models import Endpoint, Finding
 from mailtls.pki.chain import is_ca, key_fits
 from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
@@ -114,6 +114,17 @@ def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding])
                     groups.append(Served(path, None))
                 groups[-1].certs.append(block.cert)
     return [g for g in groups if g.certs or g.keys]
+
+
+def set_aside_findings(set_aside: Iterable[tuple[str, str]], served: set[str]) -> list[Finding]:
+    """malformed-cert-ignored, once per certificate, for files that are not served (a served
+    file's malformed certificates are malformed-cert)."""
+    code = CODES["malformed-cert-ignored"]
+    return [
+        Finding(code.code, code.severity, f"{path}: {note}; passed over", path=path)
+        for path, note in dict.fromkeys(set_aside)
+        if path not in served
+    ]
 
 
 def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterator[Finding]:

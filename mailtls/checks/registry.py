@@ -27,6 +27,12 @@ _CODES = [
     Code("key-permissions", W, False, "the private key is readable by others or not owned by root"),
     Code("key-encrypted", E, False, "the private key needs a passphrase the daemon may not have"),
     Code("malformed-cert", E, False, "a certificate that does not parse as X.509 (set aside)"),
+    Code(
+        "malformed-cert-ignored",
+        INFO,
+        False,
+        "a malformed certificate beside or trusted, passed over",
+    ),
     Code("chain-too-long", E, False, "more certificates than any client verifies (over 100)"),
     # chain
     Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),

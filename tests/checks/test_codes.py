@@ -270,6 +270,7 @@ FIRED_ELSEWHERE = {
     "different-certs",
     "key-too-large",  # tests/pki/test_hostile.py
     "malformed-cert",  # tests/pki/test_hostile.py
+    "malformed-cert-ignored",  # tests/pki/test_hostile.py
     "chain-too-long",  # tests/pki/test_hostile.py
 }
 NO_FIXTURE: dict[str, str] = {}  # code -> why no fixture can make it fire
