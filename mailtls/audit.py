@@ -9,7 +9,13 @@ from cryptography.x509 import verification
 
 from mailtls.checks.chain import ChainContext, chain_findings, untrusted
 from mailtls.checks.consistency import different_certs
-from mailtls.checks.files import Served, complete_from_ca_file, key_findings, served_groups
+from mailtls.checks.files import (
+    Served,
+    complete_from_ca_file,
+    key_findings,
+    served_groups,
+    set_aside_findings,
+)
 from mailtls.checks.leaf import leaf_findings
 from mailtls.checks.permissions import folder_findings
 from mailtls.models import ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
@@ -52,6 +58,9 @@ def audit(
         chains += endpoint_chains
         findings += endpoint_findings
     findings += different_certs(config.endpoints, chains, findings)
+    set_aside = [*context.trust.set_aside, *context.candidates.set_aside()]
+    served = {path for endpoint in config.endpoints for path in endpoint.files()}
+    findings += set_aside_findings(set_aside, served)
     return Report(
         config.endpoints, tuple(chains), tuple(findings), config.configs, options.at.isoformat()
     )
@@ -63,7 +72,7 @@ def _trust(options: AuditOptions) -> CertPool:
     private = load_pool(list(options.ca_files), required=True)
     items = [(c, private.source_of(c)) for c in private.certs]
     items += [(c, system.source_of(c)) for c in system.certs]
-    return CertPool.of(items)
+    return CertPool.of(items, [*private.set_aside, *system.set_aside])
 
 
 def _breaks_trust(finding: Finding) -> bool:

@@ -12,6 +12,7 @@ import typer
 from mailtls import __version__
 from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
 from mailtls.models import Report, Severity
+from mailtls.report.escape import safe
 
 if TYPE_CHECKING:
     from mailtls.audit import AuditOptions
@@ -21,6 +22,8 @@ EXIT_CODES = """Exit codes: 0 nothing at or above --fail-on; 1 findings at or ab
 FIX_EXIT_CODES = """Exit codes: 0 nothing to fix, or all fixed; 1 problems remain that mailtls
 could not fix (each said why); 2 usage or configuration error, or a write that failed (the
 file is left as it was)."""
+
+MAX_WARN_DAYS = 36500  # a century; a timedelta overflows past 999,999,999 days
 
 app = typer.Typer(
     add_completion=False,
@@ -142,6 +145,8 @@ def _audit_options(
     from mailtls.audit import AuditOptions
     from mailtls.clock import parse_time
 
+    if warn_days is not None and not 0 <= warn_days <= MAX_WARN_DAYS:
+        raise UsageError(f"--warn-days {warn_days}: give 0 to {MAX_WARN_DAYS} days")
     return AuditOptions(
         at=parse_time(at),
         ca_files=tuple(ca_file or ()),
@@ -220,7 +225,7 @@ def restore(
 
     with run_lock():
         used = put_back(file, backup_dir)
-    sys.stdout.write(f"restored {file} from {used}\n")
+    sys.stdout.write(safe(f"restored {file} from {used}") + "\n")
 
 
 @app.command(epilog=EXIT_CODES)
@@ -288,7 +293,7 @@ def main() -> None:
     try:
         app()
     except MailtlsError as error:
-        print(f"mailtls: error: {error}", file=sys.stderr)
+        print(f"mailtls: error: {safe(str(error))}", file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -296,7 +301,8 @@ def main() -> None:
         if debug:
             raise
         print(
-            f"mailtls: internal error: {type(error).__name__}: {error} (--debug shows where)",
+            f"mailtls: internal error: {type(error).__name__}: {safe(str(error))}"
+            " (--debug shows where)",
             file=sys.stderr,
         )
         sys.exit(EXIT_ERROR)

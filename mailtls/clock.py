@@ -19,4 +19,7 @@ def parse_time(text: str | None) -> dt.datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is in the year 10000 in UTC
+        raise UsageError(f"--at {text!r}: outside the years 1 to 9999 in UTC") from None

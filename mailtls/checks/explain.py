@@ -177,6 +177,34 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         " have the certificate reissued.",
         "openssl x509 -in FILE -noout -text | grep 'Public-Key'",
     ),
+    "key-too-large": (
+        "Each handshake costs the server a private-key operation that grows with the cube of"
+        " the key size: a 16384-bit RSA key is about 50 times slower than 4096. Go clients"
+        " (tlsmaxrsasize) refuse RSA keys over 8192 bits.",
+        "Make a 2048- to 4096-bit RSA key or a P-256 key and have the certificate reissued.",
+        "openssl x509 -in FILE -noout -text | grep 'Public-Key'",
+    ),
+    "malformed-cert": (
+        "A certificate whose fields break the X.509 rules (a duplicate or malformed extension,"
+        " version 4, a zero or negative serial, an unknown key type) is refused by OpenSSL"
+        " and most clients. mailtls sets it aside and checks the rest.",
+        "Replace it with the certificate as the CA issued it; have a broken one reissued.",
+        "openssl x509 -in FILE -noout -text",
+    ),
+    "malformed-cert-ignored": (
+        "A certificate mailtls could have used as an issuer (in a file beside the served one,"
+        " in --intermediates or in the trust store) breaks the X.509 rules and was passed over."
+        " It is not served, so clients do not see it.",
+        "Remove the file, or replace it with the certificate as the CA issued it.",
+        "openssl x509 -in FILE -noout -text",
+    ),
+    "chain-too-long": (
+        "OpenSSL verifies at most 100 certificates in a chain (its default verify depth) and"
+        " most clients far fewer; a file with more is a mistake (a trust bundle served as the"
+        " chain) and costs every handshake its bytes.",
+        "Serve the leaf and its intermediates only: `mailtls fix` builds that chain.",
+        SHOW_CHAIN,
+    ),
     "weak-signature": (
         "MD5 and SHA-1 signatures can be forged; clients refuse them.",
         "Have the certificate reissued with SHA-256.",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from mailtls.checks.registry import finding
+from mailtls.checks.registry import CODES, finding
 from mailtls.models import Endpoint, Finding
 from mailtls.pki.chain import is_ca, issued_by, key_fits, self_signed
 from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
+
+MAX_CHAIN_CERTS = 100
 
 
 @dataclass
@@ -34,6 +36,22 @@ class Served:
 
 def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], list[Finding]]:
     """The key/chain groups an endpoint presents, and what is wrong with its files."""
+    groups, findings = _groups(endpoint, cache)
+    for group in groups:
+        if len(group.certs) > MAX_CHAIN_CERTS:
+            findings.append(
+                finding(
+                    "chain-too-long",
+                    f"{group.cert_path} serves {len(group.certs)} certificates; OpenSSL verifies"
+                    f" at most {MAX_CHAIN_CERTS} (its default verify depth), most clients fewer",
+                    endpoint=endpoint,
+                    path=group.cert_path,
+                )
+            )
+    return groups, findings
+
+
+def _groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], list[Finding]]:
     findings: list[Finding] = []
     if endpoint.chain_files:
         return _chain_groups(endpoint, cache, findings), findings
@@ -43,7 +61,10 @@ def served_groups(endpoint: Endpoint, cache: FileCache) -> tuple[list[Served], l
     if cert.problem:
         findings.append(_file_problem(endpoint, cert))
         return [], findings
+    findings += _malformed(endpoint, cert)
     group = Served(endpoint.cert_file, endpoint.key_file, list(cert.certs))
+    if not group.certs and any(b.kind == "malformed" for b in cert.blocks):
+        return [], findings  # malformed-cert said why
     group.unordered = any("PKCS#7" in form for form in cert.forms)
     findings += _not_pem(endpoint, cert)
     if not group.certs:
@@ -100,6 +121,14 @@ def _file_problem(endpoint: Endpoint, loaded: LoadedFile) -> Finding:
     )
 
 
+def _malformed(endpoint: Endpoint, loaded: LoadedFile) -> list[Finding]:
+    """A certificate that breaks X.509: set aside (or, a bad serial, kept) and said."""
+    return [
+        finding("malformed-cert", f"{loaded.path}: {note}", endpoint=endpoint, path=loaded.path)
+        for note in loaded.malformed
+    ]
+
+
 def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding]) -> list[Served]:
     """Postfix `*_tls_chain_files`: each key is followed by its certificate and chain."""
     groups: list[Served] = []
@@ -109,6 +138,7 @@ def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding])
             findings.append(_file_problem(endpoint, loaded))
             continue
         findings += _not_pem(endpoint, loaded)
+        findings += _malformed(endpoint, loaded)
         for block in loaded.blocks:
             if block.kind in ("key", "encrypted-key"):
                 groups.append(Served(path, path, key_encrypted=block.kind == "encrypted-key"))
@@ -119,6 +149,17 @@ def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding])
                     groups.append(Served(path, None))
                 groups[-1].certs.append(block.cert)
     return [g for g in groups if g.certs or g.keys]
+
+
+def set_aside_findings(set_aside: Iterable[tuple[str, str]], served: set[str]) -> list[Finding]:
+    """malformed-cert-ignored, once per certificate, for files that are not served (a served
+    file's malformed certificates are malformed-cert)."""
+    code = CODES["malformed-cert-ignored"]
+    return [
+        Finding(code.code, code.severity, f"{path}: {note}; passed over", path=path)
+        for path, note in dict.fromkeys(set_aside)
+        if path not in served
+    ]
 
 
 def key_findings(endpoint: Endpoint, group: Served, cache: FileCache) -> Iterator[Finding]:

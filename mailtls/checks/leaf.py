@@ -14,6 +14,9 @@ from mailtls.checks.registry import finding
 from mailtls.models import Endpoint, Finding
 from mailtls.pki.chain import extensions, is_ca, key_description
 
+# Go's crypto/tls refuses larger RSA keys (GODEBUG tlsmaxrsasize, default 8192).
+MAX_RSA_BITS = 8192
+
 
 def leaf_findings(
     endpoint: Endpoint, leaf: x509.Certificate, path: str, at: dt.datetime, warn_days: int | None
@@ -96,6 +99,14 @@ def _strength(endpoint: Endpoint, leaf: x509.Certificate, path: str) -> Iterator
         yield finding(
             "weak-key",
             f"{path}: a {bits}-bit {key_type} key is too weak",
+            endpoint=endpoint,
+            path=path,
+        )
+    if key_type == "RSA" and bits > MAX_RSA_BITS:
+        yield finding(
+            "key-too-large",
+            f"{path}: a {bits}-bit RSA key: each handshake is slow, and Go clients refuse"
+            f" RSA keys over {MAX_RSA_BITS} bits",
             endpoint=endpoint,
             path=path,
         )

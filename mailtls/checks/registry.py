@@ -32,6 +32,14 @@ _CODES = [
     # fix (said by `mailtls fix` about a file it left alone)
     Code("changed-during-fix", W, False, "the file changed while fix ran (a renewal): left alone"),
     Code("cert-symlink-unsafe", W, False, "a symlinked file leads into a folder others can write"),
+    Code("malformed-cert", E, False, "a certificate that does not parse as X.509 (set aside)"),
+    Code(
+        "malformed-cert-ignored",
+        INFO,
+        False,
+        "a malformed certificate beside or trusted, passed over",
+    ),
+    Code("chain-too-long", E, False, "more certificates than any client verifies (over 100)"),
     # chain
     Code("missing-intermediate", E, True, "the file lacks the intermediate that signs the leaf"),
     Code("chain-from-cafile", INFO, False, "Postfix completes a leaf-only file from its CA file"),
@@ -56,6 +64,7 @@ _CODES = [
     Code("name-mismatch", E, False, "a name the endpoint serves is not in the certificate"),
     Code("weak-key", E, False, "RSA under 2048 bits, ECDSA under 256, or DSA"),
     Code("weak-signature", E, False, "signed with MD5 or SHA-1"),
+    Code("key-too-large", W, False, "an RSA key over 8192 bits: slow, and some clients refuse it"),
     Code("self-signed", W, False, "the certificate is self-signed: clients will not trust it"),
     Code("not-server-cert", E, False, "the certificate is not for TLS servers (EKU or CA)"),
     # consistency

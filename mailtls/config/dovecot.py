@@ -30,6 +30,7 @@ VARIABLE = {"2.3": re.compile(r"\$(ENV:\w+|\w+)"), "2.4": re.compile(r"\$(ENV:\w
 SSL_VALUES = ("yes", "no", "required")  # anything else stops doveconf: "Invalid value"
 
 Filter = tuple[tuple[str, str], ...]
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -186,12 +187,14 @@ def _expand(
         if name in known:  # `ssl_key = $ssl_cert` takes `<file` along with the path.
             return replace(known[name], location=setting.location)
 
+    expanded = [len(setting.value)]
+
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name.startswith("ENV:") and name[4:] in env:
-            return env[name[4:]]
+            return _bounded(env[name[4:]], expanded, setting)
         if name.removeprefix("SET:") in known:
-            return known[name.removeprefix("SET:")].value
+            return _bounded(known[name.removeprefix("SET:")].value, expanded, setting)
         if key in TLS_KEYS:
             config.findings.append(
                 Finding(
@@ -205,6 +208,15 @@ def _expand(
         return ""  # Dovecot expands a setting it knows but nobody set to the empty string
 
     return replace(setting, value=VARIABLE[config.version].sub(substitute, setting.value))
+
+
+def _bounded(value: str, expanded: list[int], setting: Setting) -> str:
+    """Count what a setting grows to before it is built: 40 lines of `a = $a $a` would be a
+    terabyte. Dovecot builds it in memory until memory ends; mailtls stops at 16 MiB."""
+    expanded[0] += len(value)
+    if expanded[0] > MAX_EXPANDED_CHARS:
+        raise ConfigError(f"{setting.location}: the value expands to more than 16 MiB")
+    return value
 
 
 def _visible(config: DovecotConfig, scope: Filter, key: str) -> dict[str, Setting]:

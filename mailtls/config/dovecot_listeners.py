@@ -4,6 +4,7 @@ protocols it serves."""
 from __future__ import annotations
 
 from mailtls.config.dovecot import DovecotConfig
+from mailtls.errors import ConfigError
 from mailtls.models import Listener
 
 # (login service, listener): (protocol, port, implicit TLS, STARTTLS dialogue)
@@ -48,7 +49,7 @@ def listeners(config: DovecotConfig) -> list[Listener]:
         default = DEFAULTS.get(key, (protocol, 0, False, STARTTLS[service]))
         own = config.listeners.get(key, {})
         raw = own.get("port")
-        port = default[1] if raw is None else (int(raw) if raw.isdigit() else 0)
+        port = default[1] if raw is None else _port(config, key, raw)
         if port == 0:
             continue
         implicit = own.get("ssl", "yes" if default[2] else "no") == "yes"
@@ -65,3 +66,13 @@ def listeners(config: DovecotConfig) -> list[Listener]:
             )
         )
     return found
+
+
+def _port(config: DovecotConfig, key: tuple[str, str], raw: str) -> int:
+    # str.isdigit and int() take "1⁴3" and "١٤٣"; Dovecot takes 0-65535 in ASCII digits only.
+    if raw.isascii() and raw.isdigit() and int(raw) <= 65535:
+        return int(raw)
+    raise ConfigError(
+        f"{config.path}: service {key[0]} {{ inet_listener {key[1]} {{ port = {raw} }} }}:"
+        " Invalid port number (doveconf refuses it)"
+    )

@@ -9,6 +9,7 @@ from mailtls.config.postfix_expand import expand
 from mailtls.config.postfix_sni import read_maps
 from mailtls.config.postfix_syntax import Param, Service, parse_main, parse_master
 from mailtls.config.source import ConfigFileError, ConfigFiles
+from mailtls.errors import ConfigError
 from mailtls.models import ConfigResult, Endpoint, Finding, Listener, Location, Severity
 
 # (slot, certificate parameter, key parameter) for each family prefix.
@@ -55,7 +56,8 @@ class PostfixConfig:
 
     def value(self, name: str, service: Service | None = None) -> str:
         """A parameter fully expanded as `service` sees it (main.cf when service is None)."""
-        return expand(f"${{{name}}}", lambda n: self._raw(n, service))
+        # As the daemon evaluates a parameter: its raw text, whose names are level 0.
+        return expand(self._raw(name, service) or "", lambda n: self._raw(n, service))
 
     def _raw(self, name: str, service: Service | None) -> str | None:
         if service is not None and name in service.overrides:
@@ -114,6 +116,9 @@ def _listeners(config: PostfixConfig) -> list[Listener]:
         if service.type != "inet" or service.command not in ("smtpd", "postscreen"):
             continue
         host, _, port_name = service.name.rpartition(":")
+        if port_name.isdigit() and not port_name.isascii():
+            # int() takes "2²5"; Postfix's master looks it up as a service name and stops.
+            raise ConfigError(f"{service.location}: service {service.name}: not a port number")
         port = int(port_name) if port_name.isdigit() else SERVICE_PORTS.get(port_name)
         if port is None or not _tls_on(config, service.command, service):
             continue

@@ -65,4 +65,6 @@ class ConfigFiles:
             return ConfigFileError(path, "too-large", f"larger than {limit} MiB")
         if b"\0" in data:
             return ConfigFileError(path, "binary", "binary data, not a configuration file")
-        return data.decode("utf-8", errors="replace")
+        # The daemons read bytes: a Latin-1 file name must reach open() as the same bytes.
+        # surrogateescape keeps them (open() encodes them back); the report shows \xe9.
+        return data.decode("utf-8", errors="surrogateescape")

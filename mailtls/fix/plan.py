@@ -14,15 +14,10 @@ from cryptography.x509 import verification
 from mailtls.checks.leaf import dns_names
 from mailtls.models import CertInfo
 from mailtls.pki.chain import fingerprint, key_fits
-from mailtls.pki.load import PrivateKey, parse
+from mailtls.pki.load import CERT_LABELS, PrivateKey, parse, pem_spans
 from mailtls.pki.verify import server_verifier
 
-# PKCS#7 blocks hold certificates too: the daemons cannot read them, so they are replaced.
-_CERT_BLOCK = re.compile(
-    rb"-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE|PKCS7)-----\r?\n.*?-----END \1-----"
-    rb"[ \t]*(?:\r?\n)?",
-    re.S,
-)
+_LINE_END = re.compile(rb"[ \t]*(?:\r?\n)?")
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,11 @@ def rewrite(old: bytes, chain: list[x509.Certificate]) -> bytes:
     Keys and text outside the certificate blocks stay where they are; CRLF files stay CRLF."""
     if b"-----BEGIN " not in old:
         old = b""  # DER or DER PKCS#7: nothing but those certificates, written anew as PEM
-    spans = [match.span() for match in _CERT_BLOCK.finditer(old)]
+    spans = [
+        (start, _LINE_END.match(old, end).end())  # type: ignore[union-attr]  # always matches
+        for label, start, end in pem_spans(old)
+        if label in CERT_LABELS or label == b"PKCS7"  # the daemons cannot read PKCS#7: replaced
+    ]
     new_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
     if b"\r\n" in old:
         new_pem = new_pem.replace(b"\n", b"\r\n")

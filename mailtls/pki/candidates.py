@@ -9,13 +9,16 @@ from collections.abc import Sequence
 
 from cryptography import x509
 
+from mailtls.config.source import describe_os_error
+from mailtls.errors import UsageError
 from mailtls.pki.chain import is_ca
-from mailtls.pki.load import FileCache
-from mailtls.pki.trust import CertPool, load_pool
+from mailtls.pki.load import FileCache, LoadedFile, load_file
+from mailtls.pki.trust import CertPool, load_pool, malformed_in
 
 # Files beside a certificate that often hold its chain (certbot, acme.sh, CA downloads).
 SIBLING_PATTERNS = ("*.pem", "*.crt", "*.cer", "*.ca-bundle", "*.chain", "*CA*")
 MAX_SIBLINGS = 200
+MAX_FOLDER_ENTRIES = 10_000  # /etc/ssl/certs holds a few hundred
 
 Candidate = tuple[x509.Certificate, str]
 
@@ -24,13 +27,15 @@ class Candidates:
     """Certificates that may be a chain's missing issuer, with the file each came from."""
 
     def __init__(self, given: Sequence[str], cache: FileCache) -> None:
-        paths: list[str] = []
-        for path in given:
-            if os.path.isdir(path):
-                paths += sorted(os.path.join(path, name) for name in os.listdir(path))
-            else:
-                paths.append(path)
-        self.given = load_pool(paths, required=True)
+        files = [path for path in given if not os.path.isdir(path)]
+        named = load_pool(files, required=True)  # a FILE named that holds none: exit 2
+        items = [(cert, named.source_of(cert)) for cert in named.certs]
+        set_aside = list(named.set_aside)
+        for folder in (path for path in given if os.path.isdir(path)):
+            for loaded in _folder_files(folder):
+                items += [(cert, loaded.path) for cert in loaded.certs]
+                set_aside += malformed_in(loaded)
+        self.given = CertPool.of(items, set_aside)
         self.cache = cache
         self._folders: dict[str, CertPool] = {}
 
@@ -43,11 +48,37 @@ class Candidates:
 
     def _folder(self, folder: str) -> CertPool:
         if folder not in self._folders:
-            items = []
+            items, set_aside = [], []
             for path in _siblings(folder):
                 items += [(c, path) for c in self.cache.get(path).certs if is_ca(c)]
-            self._folders[folder] = CertPool.of(items)
+                set_aside += malformed_in(self.cache.get(path))
+            self._folders[folder] = CertPool.of(items, set_aside)
         return self._folders[folder]
+
+    def set_aside(self) -> list[tuple[str, str]]:
+        """Malformed certificates met in --intermediates and in the folders searched."""
+        pools = [self.given, *self._folders.values()]
+        return [item for pool in pools for item in pool.set_aside]
+
+
+def _folder_files(folder: str) -> list[LoadedFile]:
+    """Certificates in a FOLDER given to --intermediates: a README, a subfolder (/etc/ssl/
+    certs/java/), a key or a dangling link there is passed over; an unreadable file is not."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise UsageError(
+            f"--intermediates {folder}: {describe_os_error(folder, exc).detail}"
+        ) from None
+    found: list[LoadedFile] = []
+    for entry in entries[:MAX_FOLDER_ENTRIES]:
+        if not entry.is_file():
+            continue
+        loaded = load_file(entry.path)
+        if loaded.problem not in (None, "not-a-certificate", "file-missing"):
+            raise UsageError(f"--intermediates {entry.path}: {loaded.detail}")
+        found.append(loaded)
+    return found
 
 
 def _siblings(folder: str) -> list[str]:

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from mailtls.errors import UsageError
-from mailtls.pki.load import load_file
+from mailtls.pki.load import LoadedFile, load_file
 
 SYSTEM_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
@@ -23,9 +23,14 @@ class CertPool:
     certs: tuple[x509.Certificate, ...] = ()
     sources: dict[bytes, str] = field(default_factory=dict)
     by_subject: dict[bytes, list[x509.Certificate]] = field(default_factory=dict)
+    set_aside: tuple[tuple[str, str], ...] = ()  # (file, why): malformed certificates left out
 
     @classmethod
-    def of(cls, items: Iterable[tuple[x509.Certificate, str]]) -> CertPool:
+    def of(
+        cls,
+        items: Iterable[tuple[x509.Certificate, str]],
+        set_aside: Iterable[tuple[str, str]] = (),
+    ) -> CertPool:
         certs: list[x509.Certificate] = []
         sources: dict[bytes, str] = {}
         by_subject: dict[bytes, list[x509.Certificate]] = {}
@@ -36,7 +41,7 @@ class CertPool:
             sources[fingerprint] = source
             certs.append(cert)
             by_subject.setdefault(cert.subject.public_bytes(), []).append(cert)
-        return cls(tuple(certs), sources, by_subject)
+        return cls(tuple(certs), sources, by_subject, tuple(set_aside))
 
     def issuers_named(self, name: x509.Name) -> list[x509.Certificate]:
         return self.by_subject.get(name.public_bytes(), [])
@@ -59,9 +64,17 @@ def system_bundle() -> str | None:
 def load_pool(paths: Sequence[str], *, required: bool) -> CertPool:
     """Every certificate in these files; `required` turns an unreadable file into exit 2."""
     items: list[tuple[x509.Certificate, str]] = []
+    set_aside: list[tuple[str, str]] = []
     for path in paths:
         loaded = load_file(path)
         if loaded.problem and required:
             raise UsageError(f"{path}: {loaded.detail}")
         items.extend((cert, path) for cert in loaded.certs)
-    return CertPool.of(items)
+        set_aside += malformed_in(loaded)
+    return CertPool.of(items, set_aside)
+
+
+def malformed_in(loaded: LoadedFile) -> list[tuple[str, str]]:
+    """Certificates of a file that were set aside as malformed, with why. A zero or negative
+    serial does not count: 9 roots of Debian's bundle have one, and they work."""
+    return [(loaded.path, b.malformed) for b in loaded.blocks if b.kind == "malformed"]

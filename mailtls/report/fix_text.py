@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailtls.fix.run import FixResult
 from mailtls.models import CertInfo
+from mailtls.report.escape import safe
 from mailtls.report.text import cert_line, common_name
 
 
@@ -78,4 +79,5 @@ def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
         errors = [f for f in final.findings if f.severity.value == "error"]
         out.append(f"after the fix: {len(errors)} error{'s' if len(errors) != 1 else ''} remain")
         out += [f"  {f.source or f.path} {f.code} {f.message}" for f in errors]
-    return "\n".join(out) + "\n"
+    # Paths, certificate names and command output are the world's text: one line each, safe.
+    return "\n".join(safe(line) for line in out) + "\n"

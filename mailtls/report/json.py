@@ -9,4 +9,5 @@ from mailtls.report.document import document
 
 
 def render(report: Report) -> str:
-    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
+    # ASCII only: U+202E and undecodable file-name bytes (lone surrogates) as \u escapes.
+    return json.dumps(document(report), indent=2) + "\n"

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from mailtls.models import CertInfo, Endpoint, Finding, Report, ServedChain
 from mailtls.report.document import chains_by_endpoint
+from mailtls.report.escape import safe
 
 COLOURS = {"error": "\033[1;31m", "warning": "\033[33m", "info": "\033[36m"}
 RESET = "\033[0m"
 
 
 def finding_line(finding: Finding, colour: bool = False) -> str:
-    where = str(finding.source) if finding.source else (finding.path or "-")
+    """`file:line severity code message`; the colour is ours, everything else is escaped."""
+    where = safe(str(finding.source) if finding.source else (finding.path or "-"))
     severity = finding.severity.value
     if colour:
         severity = f"{COLOURS[severity]}{severity}{RESET}"
-    return f"{where} {severity} {finding.code} {finding.message}"
+    return f"{where} {severity} {safe(finding.code)} {safe(finding.message)}"
 
 
 def common_name(dn: str) -> str:
@@ -28,7 +30,7 @@ def common_name(dn: str) -> str:
 def cert_line(number: int, cert: CertInfo) -> str:
     who = common_name(cert.subject)
     by = "self-signed" if cert.self_signed else f"issued by {common_name(cert.issuer)}"
-    return f"    {number}. {who}  ({by}, until {cert.not_after[:10]})"
+    return safe(f"    {number}. {who}  ({by}, until {cert.not_after[:10]})")
 
 
 def _endpoint_lines(endpoint: Endpoint, chains: list[ServedChain]) -> list[str]:
@@ -63,7 +65,7 @@ def render(report: Report, *, colour: bool = False) -> str:
     for finding in report.findings:
         by_endpoint.setdefault(finding.endpoint, []).append(finding)
     for endpoint in report.endpoints:
-        out += _endpoint_lines(endpoint, chains.get(endpoint.id, []))
+        out += [safe(line) for line in _endpoint_lines(endpoint, chains.get(endpoint.id, []))]
         out += ["  " + finding_line(f, colour) for f in by_endpoint.pop(endpoint.id, [])]
         out.append("")
     loose = [f for findings in by_endpoint.values() for f in findings]

@@ -13,6 +13,7 @@ def render(report: Report) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.allow_unicode = False  # U+202E and undecodable file-name bytes as escapes, not raw
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
     yaml.dump(document(report), out)

@@ -282,6 +282,10 @@ FIRED_ELSEWHERE = {
     "key-encrypted",
     "different-certs",
     "cert-dir-writable",  # tests/checks/test_permissions.py
+    "key-too-large",  # tests/pki/test_hostile.py
+    "malformed-cert",  # tests/pki/test_hostile.py
+    "malformed-cert-ignored",  # tests/pki/test_hostile.py
+    "chain-too-long",  # tests/pki/test_hostile.py
 }
 NO_FIXTURE: dict[str, str] = {}  # code -> why no fixture can make it fire
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -158,5 +159,34 @@ PEM_PIECES = st.sampled_from(
 def test_parse_never_raises(data: bytes) -> None:
     """Any bytes: blocks and words about bad blocks, never an exception."""
     blocks, bad = parse(data)
+    assert all(b.kind in ("cert", "key", "encrypted-key") for b in blocks)
+    assert all(isinstance(word, str) for word in bad)
+
+
+BEGIN_LINES = st.sampled_from(
+    [
+        b"-----BEGIN CERTIFICATE-----\n",
+        b"-----BEGIN CERTIFICATE-----\r\n",
+        b"-----BEGIN PRIVATE KEY-----\n",
+        b"-----BEGIN PKCS7-----\n",
+        b"-----BEGIN X509 CERTIFICATE-----\n",
+        b"-----END CERTIFICATE-----\n",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    repeated=st.lists(st.tuples(BEGIN_LINES, st.integers(1, 40_000)), min_size=1, max_size=3),
+    tail=st.lists(PEM_PIECES, max_size=6).map(b"".join),
+)
+def test_parse_of_huge_unterminated_input_is_bounded(
+    repeated: list[tuple[bytes, int]], tail: bytes
+) -> None:
+    """Up to 3 MB of BEGIN lines without their END, then anything: data back, in linear time."""
+    data = b"".join(line * count for line, count in repeated) + tail
+    start = time.monotonic()
+    blocks, bad = parse(data)
+    assert time.monotonic() - start < 2.0
     assert all(b.kind in ("cert", "key", "encrypted-key") for b in blocks)
     assert all(isinstance(word, str) for word in bad)
