@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 # GNU time runs the command from its own small process, so %M is the command's own peak.
 TIME = shutil.which("time", path="/usr/bin:/bin")
@@ -46,6 +47,8 @@ def run(argv: Sequence[str], *, timeout: float, stdout: str | None = None) -> Ru
             _, status, usage = os.wait4(child.pid, 0)
             seconds = time.perf_counter() - started
             timer.cancel()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)  # what the command left behind
         child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
         code = None if killed.is_set() and seconds >= timeout else child.returncode
         return Run(seconds, _peak_kb(peak_file, usage.ru_maxrss) / 1024, code, timeout)
@@ -62,9 +65,16 @@ def _peak_kb(peak_file: str, fallback: int) -> int:
 
 
 def _kill(pid: int, killed: threading.Event) -> None:
+    """Kill what GNU time runs, so that time still reports its peak memory; kill `pid` itself
+    when there is no GNU time in between."""
     killed.set()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for victim in [int(c) for c in children] if TIME and children else [pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
