@@ -67,7 +67,7 @@ def shell_loop(list_file: Path, ca_file: Path) -> list[str]:
 def write_lists(host: Host, folder: Path, shell_sample: int) -> tuple[Path, Path, float]:
     """(the shell loop's file list, the floor's pairs list, the scale of the shell sample)."""
     every = endpoint_cert_files(host)
-    chosen = sample(every, shell_sample)
+    chosen = sample(every, shell_sample) if len(every) > 2.5 * shell_sample else every
     shell_list = folder / "endpoints.txt"
     shell_list.write_text("".join(f"{path}\n" for path in chosen))
     pairs = folder / "pairs.tsv"

@@ -49,19 +49,18 @@ def bench_size(domains: int, options: argparse.Namespace) -> SizeResult:
         floors: list[Run] = []
         findings = ""
         for round_number in range(options.runs):
+            done = []
             if _audit_again(audits, options.slow):
                 output = folder / "audit.json"
-                audits.append(
-                    run(contenders.audit(host), timeout=options.timeout, stdout=str(output))
-                )
+                audit = run(contenders.audit(host), timeout=options.timeout, stdout=str(output))
+                audits.append(audit)
+                done.append(f"mailtls {audit.seconds:.2f} s")
                 if round_number == 0:
                     findings = _check_audit(audits[0], output, host)
             shells.append(run(contenders.shell_loop(shell_list, host.ca_file), timeout=3600))
             floors.append(run(contenders.floor(pairs, host.ca_file), timeout=3600))
-            note(f"  round {round_number + 1}: " + ", ".join(
-                f"{label} {r[-1].seconds:.2f} s" for label, r in
-                (("mailtls", audits), ("shell", shells), ("floor", floors)) if r
-            ))  # fmt: skip
+            done += [f"shell {shells[-1].seconds:.2f} s", f"floor {floors[-1].seconds:.2f} s"]
+            note(f"  round {round_number + 1}: {', '.join(done)}")
         endpoints = 2 * domains + 2
         return SizeResult(
             domains,
@@ -147,14 +146,17 @@ def size_table(results: list[SizeResult]) -> str:
 
 
 def _versus_loop(r: SizeResult) -> str:
+    if not r.audit.runs:
+        return ""
     if not r.audit.finished:
-        return f"< {r.shell.median / r.audit.runs[-1].timeout:.1f}x faster" if r.audit.runs else ""
-    return f"{r.shell.median / r.audit.median:.1f}x faster"
+        return f"over {r.audit.runs[-1].timeout / r.shell.median:.1f}x slower"
+    ratio = r.shell.median / r.audit.median
+    return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
 
 
 def _versus_floor(r: SizeResult) -> str:
     if not r.audit.finished:
-        return f"> {r.audit.runs[-1].timeout / r.floor.median:.0f}x" if r.audit.runs else ""
+        return f"over {r.audit.runs[-1].timeout / r.floor.median:.0f}x" if r.audit.runs else ""
     return f"{r.audit.median / r.floor.median:.1f}x the floor"
 
 

@@ -50,7 +50,7 @@ def run(argv: Sequence[str], *, timeout: float, stdout: str | None = None) -> Ru
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)  # what the command left behind
         child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-        code = None if killed.is_set() and seconds >= timeout else child.returncode
+        code = None if killed.is_set() else child.returncode
         return Run(seconds, _peak_kb(peak_file, usage.ru_maxrss) / 1024, code, timeout)
 
 
