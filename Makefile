@@ -40,7 +40,13 @@ test: setup debian-packages lint unit
 fixtures: setup
 	$(BIN)/python fixtures/build.py
 
+# mailtls vs the `openssl verify` loop vs a plain Python loop on synthetic hosts of
+# BENCH_SIZES domains (see benchmarks/harness.py), then the reader and in-process audit timings.
+# BENCH_ARGS passes options on, e.g. BENCH_ARGS='--timeout 300 --runs 5'.
+BENCH_SIZES ?= 100 1000 10000
+BENCH_ARGS ?=
 bench: setup
+	$(BIN)/python -m benchmarks.harness $(BENCH_SIZES) $(BENCH_ARGS)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/audit_bench.py
 

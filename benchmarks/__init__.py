@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (harness.py), not part of the tests."""
