@@ -162,6 +162,16 @@ def _pkcs7(loader: Callable[[bytes], list[x509.Certificate]], data: bytes) -> li
         return [checked(cert) for cert in loader(data)]
 
 
+def der_certificate(der: bytes) -> Block:
+    """One DER certificate as a probed server sent it: a certificate, or set aside and said."""
+    try:
+        return _certificate(x509.load_der_x509_certificate, der)
+    except ValueError as exc:
+        return Block(
+            "malformed", malformed=f"a certificate that does not parse: {_first_line(exc)}"
+        )
+
+
 def checked(cert: x509.Certificate) -> Block:
     """A certificate read through now: cryptography parses extensions and keys lazily, and a
     broken one must be set aside here, not raise in a check. A zero or negative serial

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from cryptography import x509
-
 from mailtls.checks.registry import finding
 from mailtls.models import CertInfo, Endpoint, Finding, Listener, Report, ServedChain
 from mailtls.pki.chain import describe
+from mailtls.pki.load import der_certificate
 from mailtls.probe.run import probe_all, terminal_progress
 from mailtls.probe.tls import TIMEOUT, Target
 
@@ -59,7 +58,8 @@ def live_report(
         if wire.error_code is not None:
             findings.append(finding(wire.error_code, f"{label}: {wire.error}", endpoint=endpoint))
             continue
-        served = tuple(describe(x509.load_der_x509_certificate(der)) for der in wire.certs)
+        blocks = [der_certificate(der) for der in wire.certs]
+        served = tuple(describe(b.cert) for b in blocks if b.cert is not None)
         chains.append(ServedChain(endpoint.id, served, False, None, label))
         findings += _compare(endpoint, label, served, disk.get(endpoint.id))
     return replace(

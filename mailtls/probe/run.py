@@ -6,15 +6,13 @@ import concurrent.futures
 import sys
 from collections.abc import Callable, Sequence
 
-from cryptography import x509
-
 from mailtls.audit import AuditOptions, chain_context, judge_chain
 from mailtls.checks.chain import ChainContext
 from mailtls.checks.files import Served
 from mailtls.checks.registry import finding
 from mailtls.errors import UsageError
 from mailtls.models import Endpoint, Finding, Location, Report, ServedChain
-from mailtls.pki.load import FileCache
+from mailtls.pki.load import FileCache, der_certificate
 from mailtls.probe.dialogue import DIALOGUES, PORTS
 from mailtls.probe.tls import TIMEOUT, Target, WireChain, probe
 
@@ -99,16 +97,24 @@ def judge(
     endpoint = wire_endpoint(wire)
     if wire.error_code is not None:
         return None, [finding(wire.error_code, f"{endpoint.id}: {wire.error}", endpoint=endpoint)]
-    certs = [x509.load_der_x509_certificate(der) for der in wire.certs]
+    blocks = [der_certificate(der) for der in wire.certs]
+    malformed = [
+        finding("malformed-cert", f"{endpoint.id} sent {b.malformed}", endpoint=endpoint)
+        for b in blocks
+        if b.malformed
+    ]
+    certs = [b.cert for b in blocks if b.cert is not None]
     if not certs:
         return None, [
+            *malformed,
             finding(
                 "tls-handshake-failed", f"{endpoint.id}: no certificate was sent", endpoint=endpoint
-            )
+            ),
         ]
     # As sent: the first certificate is the leaf, whatever it is; order mistakes are findings.
     group = Served(wire.target.address, None, certs)
-    return judge_chain(endpoint, group, 0, context, options)
+    chain, found = judge_chain(endpoint, group, 0, context, options)
+    return chain, [*malformed, *found]
 
 
 def probe_report(

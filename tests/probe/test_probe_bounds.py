@@ -3,6 +3,7 @@ handshake), and trickles, floods, long lines, NUL bytes and binary end as findin
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
@@ -244,3 +245,18 @@ def test_a_certificate_sent_that_does_not_parse_is_a_finding() -> None:
         "certificate 1 of those sent does not parse:"
         " 'oid must be X500_UNIQUE_IDENTIFIER for BitString type.'"
     )
+
+
+def test_a_certificate_sent_with_a_broken_extension_is_malformed_cert_not_a_crash() -> None:
+    """It parses, but its extensions do not (a SAN twice): judged like a file, set aside."""
+    from mailtls.audit import AuditOptions, chain_context
+    from mailtls.pki.load import FileCache
+    from mailtls.probe.run import judge
+    from mailtls.probe.tls import Target, WireChain
+    from tests.pki.malformed import malformed_der
+
+    options = AuditOptions(at=dt.datetime(2026, 11, 29, tzinfo=dt.UTC), system_trust=False)
+    wire = WireChain(Target("127.0.0.1", 993, None, None), (malformed_der("duplicate-san"),))
+    chain, found = judge(wire, chain_context(options, FileCache()), options)
+    assert chain is None
+    assert [f.code for f in found] == ["malformed-cert", "tls-handshake-failed"]
