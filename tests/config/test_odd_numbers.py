@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,7 @@ from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
 from tests.config.test_postfix_oracle import write
 from tests.conftest import run
-
-
-def mailtls(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailtls", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.test_cli import mailtls
 
 
 def dovecot_conf(tmp_path: Path, port: str) -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from cryptography import x509
 
-from fixtures.build import key_pem, pem
+from fixtures.build import Issued, key_pem, pem
 from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
-from mailtls.fix.run import FixOptions, exit_code, fix
+from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
 from mailtls.report import fix_text
 from tests.checks.test_cross_signs import AFTER_DST, dst_2021
 
@@ -28,22 +28,28 @@ class CountingFetcher(AiaFetcher):
         return super().issuers_of(cert)
 
 
-def test_fix_drops_dead_cross_sign_and_old_root_without_fetching(tmp_path: Path) -> None:
+def fix_2023(tmp_path: Path, served: list[Issued], fetcher: AiaFetcher | None = None) -> FixResult:
+    """A Dovecot server serving `served` (the 2021 history's leaf key), fixed in 2023 with
+    only ISRG Root X1 trusted; online only when a fetcher is given."""
     h = dst_2021()
-    (tmp_path / "cert.pem").write_bytes(
-        pem(h.leaf.cert, h.issuing.cert, h.cross.cert, h.old_root.cert)
-    )
+    (tmp_path / "cert.pem").write_bytes(pem(*(c.cert for c in served)))
     (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
     (tmp_path / "key.pem").chmod(0o600)
     (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
     conf = tmp_path / "dovecot.conf"
     conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
-    settings = AuditOptions(
-        at=AFTER_DST, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False
+    roots = (str(tmp_path / "roots.pem"),)
+    settings = AuditOptions(at=AFTER_DST, ca_files=roots, system_trust=False)
+    options = FixOptions(
+        audit=settings, offline=fetcher is None, backup=False, lock_file=str(tmp_path / "lock")
     )
+    return fix(read_all([str(conf)], {}), options, fetcher)
+
+
+def test_fix_drops_dead_cross_sign_and_old_root_without_fetching(tmp_path: Path) -> None:
+    h = dst_2021()
     fetcher = CountingFetcher()
-    options = FixOptions(audit=settings, backup=False, lock_file=str(tmp_path / "lock"))
-    result = fix(read_all([str(conf)], {}), options, fetcher)
+    result = fix_2023(tmp_path, [h.leaf, h.issuing, h.cross, h.old_root], fetcher)
     assert fetcher.asked == []
     served = x509.load_pem_x509_certificates((tmp_path / "cert.pem").read_bytes())
     assert served == [h.leaf.cert, h.issuing.cert]
@@ -53,21 +59,8 @@ def test_fix_drops_dead_cross_sign_and_old_root_without_fetching(tmp_path: Path)
 
 def test_fix_says_what_it_removed_and_why(tmp_path: Path) -> None:
     h = dst_2021()
-    (tmp_path / "cert.pem").write_bytes(
-        pem(h.issuing.cert, h.leaf.cert, h.cross.cert, h.old_root.cert, h.issuing.cert)
-    )
-    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
-    (tmp_path / "key.pem").chmod(0o600)
-    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
-    conf = tmp_path / "dovecot.conf"
-    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
-    settings = AuditOptions(
-        at=AFTER_DST, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False
-    )
-    options = FixOptions(
-        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
-    )
-    text = fix_text.render(fix(read_all([str(conf)], {}), options), dry_run=False, diff=True)
+    result = fix_2023(tmp_path, [h.issuing, h.leaf, h.cross, h.old_root, h.issuing])
+    text = fix_text.render(result, dry_run=False, diff=True)
     assert (
         "  removed 'ISRG Root X1' (a cross-sign by 'DST Root CA X3': not on the path clients take)"
         in text
@@ -81,18 +74,6 @@ def test_fix_says_what_it_removed_and_why(tmp_path: Path) -> None:
 
 def test_fix_that_only_reorders_says_so(tmp_path: Path) -> None:
     h = dst_2021()
-    (tmp_path / "cert.pem").write_bytes(pem(h.issuing.cert, h.leaf.cert))
-    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
-    (tmp_path / "key.pem").chmod(0o600)
-    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
-    conf = tmp_path / "dovecot.conf"
-    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
-    settings = AuditOptions(
-        at=AFTER_DST, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False
-    )
-    options = FixOptions(
-        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
-    )
-    text = fix_text.render(fix(read_all([str(conf)], {}), options), dry_run=False, diff=False)
+    text = fix_text.render(fix_2023(tmp_path, [h.issuing, h.leaf]), dry_run=False, diff=False)
     assert "  put the leaf first, each issuer after what it signed" in text
     assert "removed" not in text
