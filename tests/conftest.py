@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -9,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mailtls.audit import AuditOptions, audit
+from mailtls.models import ConfigResult, Endpoint, Location, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -66,3 +70,30 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"no corpus at {CORPUS} (it ships in ../shared beside the repo)")
     return CORPUS
+
+
+def audit_served(
+    cert_file: Path | str,
+    key_file: Path | str | None,
+    *,
+    at: dt.datetime,
+    ca_files: tuple[str, ...],
+    config: Path | str | None = None,
+    names: tuple[str, ...] = (),
+    **options: Any,
+) -> Report:
+    """The audit of one Dovecot server serving `cert_file` with `key_file`, the clock pinned,
+    only `ca_files` trusted; `config` is where its configuration line is said to be."""
+    where = Path(config) if config else Path(cert_file).parent / "dovecot.conf"
+    endpoint = Endpoint(
+        id="dovecot:global",
+        service="dovecot",
+        role="server",
+        scope="global",
+        source=Location(str(where), 3),
+        cert_file=str(cert_file),
+        key_file=str(key_file) if key_file is not None else None,
+        names=names,
+    )
+    settings = AuditOptions(at=at, ca_files=ca_files, system_trust=False, **options)
+    return audit(ConfigResult((endpoint,)), settings)

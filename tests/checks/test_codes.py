@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 
 from mailtls.audit import AuditOptions, audit
 from mailtls.checks.registry import CODES
-from mailtls.models import ConfigResult, Endpoint, Location, Report
-from tests.conftest import FIXTURES
+from mailtls.models import ConfigResult, Location, Report
+from tests.conftest import FIXTURES, audit_served
 
 PKI = FIXTURES / "pki"
 AT = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
@@ -43,19 +43,9 @@ def audit_server(
     tmp_path: Path, *, names: tuple[str, ...] = (), at: dt.datetime = AT, **options: object
 ) -> Report:
     """Audit the server whose cert.pem and key.pem are in tmp_path (as run_audit wrote them)."""
-    endpoint = Endpoint(
-        id="dovecot:global",
-        service="dovecot",
-        role="server",
-        scope="global",
-        source=Location(str(tmp_path / "dovecot.conf"), 3),
-        cert_file=str(tmp_path / "cert.pem"),
-        key_file=str(tmp_path / "key.pem"),
-        names=names,
-    )
     options.setdefault("ca_files", TRUST)
-    settings = AuditOptions(at=at, system_trust=False, **options)  # type: ignore[arg-type]
-    return audit(ConfigResult((endpoint,)), settings)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    return audit_served(cert, key, at=at, names=names, **options)  # type: ignore[arg-type]
 
 
 def codes(report: Report) -> list[str]:

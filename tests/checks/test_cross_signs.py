@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from fixtures.build import Issued, issue, key_pem, leaf, pem, utc
-from mailtls.audit import AuditOptions, audit
+from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
 from mailtls.fix.run import FixOptions, fix
-from mailtls.models import ConfigResult, Endpoint, Finding, Location, Report, Severity
+from mailtls.models import Finding, Report, Severity
+from tests.conftest import audit_served
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,7 @@ def audit_file(
     (tmp_path / "key.pem").chmod(0o600)
     roots = tmp_path / "roots.pem"
     roots.write_bytes(pem(*(c.cert for c in trusted)))
-    endpoint = Endpoint(
-        id="dovecot:global",
-        service="dovecot",
-        role="server",
-        scope="global",
-        source=Location(str(tmp_path / "dovecot.conf"), 1),
-        cert_file=str(tmp_path / "cert.pem"),
-        key_file=str(tmp_path / "key.pem"),
-    )
-    options = AuditOptions(at=at, ca_files=(str(roots),), system_trust=False)
-    return audit(ConfigResult((endpoint,)), options)
+    return audit_served(tmp_path / "cert.pem", tmp_path / "key.pem", at=at, ca_files=(str(roots),))
 
 
 def openssl_accepts(tmp_path: Path, at: dt.datetime) -> bool:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from mailtls.audit import AuditOptions, audit
-from mailtls.models import ConfigResult, Endpoint, Location, Report
+from mailtls.models import Report
+from tests.conftest import audit_served
 
 NEW_KEY = {
     "ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
@@ -48,18 +48,11 @@ def private_ca(tmp_path: Path, kind: str, ca_extensions: str = "") -> None:
 def audit_leaf(tmp_path: Path) -> tuple[Report, dt.datetime]:
     leaf = x509.load_pem_x509_certificate((tmp_path / "leaf.pem").read_bytes())
     at = leaf.not_valid_before_utc + dt.timedelta(days=1)
-    endpoint = Endpoint(
-        id="postfix:global",
-        service="postfix",
-        role="server",
-        scope="global",
-        source=Location(str(tmp_path / "main.cf"), 1),
-        cert_file=str(tmp_path / "leaf.pem"),
-        key_file=str(tmp_path / "leaf.key"),
-        names=("mail.corp.test",),
-    )
-    options = AuditOptions(at=at, ca_files=(str(tmp_path / "root.pem"),), system_trust=False)
-    return audit(ConfigResult((endpoint,)), options), at
+    report = audit_served(
+        tmp_path / "leaf.pem", tmp_path / "leaf.key", at=at,
+        ca_files=(str(tmp_path / "root.pem"),), names=("mail.corp.test",),
+    )  # fmt: skip
+    return report, at
 
 
 def openssl_verifies(tmp_path: Path, at: dt.datetime) -> bool:

@@ -12,9 +12,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mailtls.audit import AuditOptions, audit
-from mailtls.models import ConfigResult, Endpoint, Location, Report, Severity
-from tests.conftest import FIXTURES, need_binary
+from mailtls.models import Report, Severity
+from tests.conftest import FIXTURES, audit_served, need_binary
 
 PKI = FIXTURES / "pki"
 
@@ -77,18 +76,8 @@ def audit_paths(
     cert_file: Path, key_file: Path, roots: tuple[str, ...], at: dt.datetime, config: Path
 ) -> Report:
     """mailtls' audit of one endpoint whose configuration (at `config`) names these files."""
-    endpoint = Endpoint(
-        id="dovecot:global",
-        service="dovecot",
-        role="server",
-        scope="global",
-        source=Location(str(config), 3),
-        cert_file=str(cert_file),
-        key_file=str(key_file),
-    )
     ca_files = tuple(str(PKI / f"{r}.pem") for r in roots)
-    options = AuditOptions(at=at, ca_files=ca_files, system_trust=False)
-    return audit(ConfigResult((endpoint,)), options)
+    return audit_served(cert_file, key_file, at=at, ca_files=ca_files, config=config)
 
 
 def errors(report: Report) -> list[str]:

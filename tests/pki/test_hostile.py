@@ -18,12 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailtls.audit import AuditOptions, audit
 from mailtls.fix.plan import rewrite
-from mailtls.models import ConfigResult, Endpoint, Location, Report
+from mailtls.models import Report
 from mailtls.pki.load import load_file, parse
 from mailtls.report import text
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, audit_served
 from tests.pki.malformed import EDITS, long_chain, malformed_pem
 
 PKI = FIXTURES / "pki"
@@ -45,17 +44,8 @@ def audit_one(
     """Audit one Dovecot endpoint serving these bytes, with the clock pinned."""
     cert_file = tmp_path / "cert.pem"
     cert_file.write_bytes(served)
-    endpoint = Endpoint(
-        id="dovecot:global",
-        service="dovecot",
-        role="server",
-        scope="global",
-        source=Location(str(tmp_path / "dovecot.conf"), 3),
-        cert_file=str(cert_file),
-        key_file=key_file,
-    )
-    settings = AuditOptions(at=AT, system_trust=False, **options)  # type: ignore[arg-type]
-    return audit(ConfigResult((endpoint,)), settings)
+    options.setdefault("ca_files", ())
+    return audit_served(cert_file, key_file, at=AT, **options)  # type: ignore[arg-type]
 
 
 def timed(work: Callable[[], T]) -> T:
