@@ -128,7 +128,7 @@ def _parse_pem(data: bytes) -> tuple[list[Block], list[str]]:
             blocks.extend(_pem_block(label, pem))
         except TypeError:  # a key that wants a password
             blocks.append(Block("encrypted-key"))
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:  # e.g. a key on a curve not known
             bad.append(f"a {label.decode()} block that does not parse: {_first_line(exc)}")
     return blocks, bad
 
@@ -233,7 +233,7 @@ def _parse_der(data: bytes) -> list[Block]:
             return loader(data)
         except TypeError:  # a DER key that wants a password
             return [Block("encrypted-key", form="DER")]
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
             continue
     return []
 

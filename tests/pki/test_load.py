@@ -190,3 +190,11 @@ def test_parse_of_huge_unterminated_input_is_bounded(
     assert time.monotonic() - start < 2.0
     assert all(b.kind in ("cert", "key", "encrypted-key") for b in blocks)
     assert all(isinstance(word, str) for word in bad)
+
+
+def test_key_on_a_curve_cryptography_does_not_know_is_a_bad_block() -> None:
+    """Found by `make fuzz`: UnsupportedAlgorithm is neither ValueError nor TypeError."""
+    data = (Path(__file__).parent / "data" / "key-on-unknown-curve.pem").read_bytes()
+    blocks, bad = parse(data)
+    assert not any(b.kind == "key" for b in blocks)
+    assert any("not supported" in reason for reason in bad)
