@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix
+DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix prometheus-node-exporter
 
 .PHONY: setup demo test lint unit debian-packages fixtures bench clean golden fuzz
 

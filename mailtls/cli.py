@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mailtls import __version__
-from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
-from mailtls.models import Report, Severity
+from mailtls.errors import EXIT_ERROR, MailtlsError, UsageError
+from mailtls.models import Severity
+from mailtls.report.emit import Format, emit
 from mailtls.report.escape import safe
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ app = typer.Typer(
 )
 
 
-class Format(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    YAML = "yaml"
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mailtls {__version__}")
@@ -58,6 +53,18 @@ At = Annotated[
 ]
 SystemTrust = Annotated[
     bool, typer.Option("--system-trust/--no-system-trust", help="Trust the system's CAs.")
+]
+FormatOption = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="text, json, yaml; nagios (status line and perfdata, exit 0-3);"
+        " prometheus (for node_exporter's textfile collector, with --output).",
+    ),
+]
+OutputFile = Annotated[
+    str | None,
+    typer.Option("--output", help="Write the report to this file (atomically), not stdout."),
 ]
 Paths = Annotated[
     list[str] | None,
@@ -88,7 +95,8 @@ def _root(
 @app.command(epilog=EXIT_CODES)
 def audit(
     paths: Paths = None,
-    output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.TEXT,
+    output: FormatOption = Format.TEXT,
+    to_file: OutputFile = None,
     fail_on: Annotated[
         Severity, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
     ] = Severity.ERROR,
@@ -122,6 +130,7 @@ def audit(
     from mailtls.audit import audit
     from mailtls.config.discover import read_all
 
+    started = time.monotonic()
     options = _audit_options(ca_file, intermediates, at, warn_days, system_trust)
     config = read_all(paths or [], os.environ, key_file=key, names=name or ())
     result = audit(config, options)
@@ -130,9 +139,10 @@ def audit(
 
         result = live_report(result, config.listeners, host)
     result = result.without(ignore or ())
-    sys.stdout.write(_render(result, output))
-    failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
-    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+    code = emit(
+        result, output, to_file=to_file, fail_on=fail_on, started=started, warn_days=warn_days
+    )
+    raise typer.Exit(code)
 
 
 def _audit_options(
@@ -241,7 +251,8 @@ def probe(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds per listener, all steps.")
     ] = 10.0,
-    output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.TEXT,
+    output: FormatOption = Format.TEXT,
+    to_file: OutputFile = None,
     ca_file: CaFile = None,
     at: At = None,
     system_trust: SystemTrust = True,
@@ -249,26 +260,10 @@ def probe(
     """Connect like a mail client and judge the chain the server actually sends."""
     from mailtls.probe.run import probe_report, targets
 
+    started = time.monotonic()
     options = _audit_options(ca_file, None, at, None, system_trust)
     report = probe_report(targets(address, starttls, servername), options, timeout)
-    sys.stdout.write(_render(report, output))
-    failing = [f for f in report.findings if f.severity is Severity.ERROR]
-    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
-
-
-def _render(report: Report, output: Format) -> str:
-    if output is Format.JSON:
-        from mailtls.report import json
-
-        return json.render(report)
-    if output is Format.YAML:
-        from mailtls.report import yaml
-
-        return yaml.render(report)
-    from mailtls.report import text
-
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    return text.render(report, colour=colour)
+    raise typer.Exit(emit(report, output, to_file=to_file, fail_on=Severity.ERROR, started=started))
 
 
 @app.command()
@@ -285,15 +280,32 @@ def explain(
     sys.stdout.write(text)
 
 
+def _asked_format(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg.startswith("--format="):
+            return arg.partition("=")[2]
+        if arg == "--format" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
 def main() -> None:
     """Entry point: mailtls' own errors become one line on stderr and exit code 2."""
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    # A monitoring system reads a plugin's stdout and exit code: UNKNOWN (3) when it could
+    # not check at all, the reason on the status line.
+    nagios = _asked_format(sys.argv) == "nagios"
     try:
         app()
     except MailtlsError as error:
         print(f"mailtls: error: {safe(str(error))}", file=sys.stderr)
+        if nagios:
+            from mailtls.report.nagios import UNKNOWN, unknown
+
+            sys.stdout.write(unknown(str(error)))
+            sys.exit(UNKNOWN)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -108,6 +108,30 @@ def write_atomically(target: Target, data: bytes) -> None:
     step()
 
 
+def write_report(path: str, data: bytes, mode: int = 0o644) -> None:
+    """A report file (`--output`, e.g. for node_exporter's textfile collector) written whole
+    or not at all: a temporary file beside it, renamed over it; readers never see half."""
+    try:
+        folder = open_folder(os.path.dirname(os.path.abspath(path)))
+    except OSError as error:
+        raise WriteError(f"{path}: {error.strerror or error}") from None
+    try:
+        name = os.path.basename(path)
+        temp = _create(folder, name, data, mode, os.geteuid(), os.getegid())
+        try:
+            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=folder)
+            raise
+        with contextlib.suppress(OSError):
+            os.fsync(folder)
+    except OSError as error:
+        raise WriteError(f"{path}: {error.strerror or error}") from None
+    finally:
+        os.close(folder)
+
+
 def backup_name(path: str, now: dt.datetime, backup_dir: str | None) -> str:
     """`<file>.mailtls-<UTC timestamp>.bak`, beside the file or in `backup_dir`."""
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
