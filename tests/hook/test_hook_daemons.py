@@ -66,6 +66,10 @@ def served(port: int, starttls: str | None = None) -> int:
     return len(wire.certs)
 
 
+def leaf_der(name: str) -> bytes:
+    return x509.load_pem_x509_certificate(pki(name)).public_bytes(Encoding.DER)
+
+
 def backups(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".bak"))
 
@@ -134,6 +138,7 @@ def test_dehydrated_deploy_cert_on_postfix(tmp_path: Path) -> None:
 def test_a_failed_reload_puts_the_backup_back(tmp_path: Path) -> None:
     cert, key = daemon_files(tmp_path)
     with dovecot(tmp_path, cert, key) as running:
+        assert served(running.ports["imaps"]) == 1  # read by Dovecot before the hook runs
         failed = hook(
             tmp_path, [str(running.config), "--dovecot-reload", "false"], acme_sh(tmp_path)
         )
@@ -150,6 +155,7 @@ def test_a_listener_still_serving_the_old_chain_puts_the_backup_back(tmp_path: P
     """A reload command that does nothing: the live check sees the old chain and undoes it."""
     cert, key = daemon_files(tmp_path)
     with dovecot(tmp_path, cert, key) as running:
+        assert served(running.ports["imaps"]) == 1  # read by Dovecot before the hook runs
         args = [str(running.config), "--dovecot-reload", "true", "--wait", "1"]
         stale = hook(tmp_path, args, acme_sh(tmp_path))
         assert stale.returncode == 1, stale.stdout + stale.stderr
@@ -167,6 +173,9 @@ def test_renewed_in_place_nothing_to_fix_but_the_daemon_is_reloaded(tmp_path: Pa
     (live / "privkey.pem").write_bytes(pki("leaf-2025.key"))
     (live / "privkey.pem").chmod(0o600)
     with dovecot(tmp_path, live / "fullchain.pem", live / "privkey.pem") as running:
+        # Served once before the renewal: Dovecot's config process has read the old files.
+        before = probe(Target("127.0.0.1", running.ports["imaps"], None, NAME), 5)
+        assert before.certs[0] == leaf_der("leaf-2025.pem")
         for name, data in {
             "cert.pem": pki("leaf-2026.pem"),
             "chain.pem": pki("issuing-r2.pem"),
@@ -181,5 +190,4 @@ def test_renewed_in_place_nothing_to_fix_but_the_daemon_is_reloaded(tmp_path: Pa
             "mailtls hook: nothing to fix, Dovecot reloaded, 4 listeners serve the new chain\n",
         ), done.stdout + done.stderr
         wire = probe(Target("127.0.0.1", running.ports["imaps"], None, NAME), 5)
-        new_leaf = x509.load_pem_x509_certificate(pki("leaf-2026.pem"))
-        assert wire.certs[0] == new_leaf.public_bytes(Encoding.DER)
+        assert wire.certs[0] == leaf_der("leaf-2026.pem")
