@@ -191,3 +191,26 @@ def test_renewed_in_place_nothing_to_fix_but_the_daemon_is_reloaded(tmp_path: Pa
         ), done.stdout + done.stderr
         wire = probe(Target("127.0.0.1", running.ports["imaps"], None, NAME), 5)
         assert wire.certs[0] == leaf_der("leaf-2026.pem")
+
+
+def test_a_dovecot_config_broken_since_start_fails_the_reload_and_the_backup_goes_back(
+    tmp_path: Path,
+) -> None:
+    """The real doveadm refuses a configuration with an unknown setting: the reload fails,
+    the file is restored, and the running Dovecot still serves the old chain."""
+    cert, key = daemon_files(tmp_path)
+    with dovecot(tmp_path, cert, key) as running:
+        assert served(running.ports["imaps"]) == 1
+        good = running.config.read_text()
+        running.config.write_text(good + "mailtls_broken_on_purpose = yes\n")
+        try:
+            failed = hook(tmp_path, [str(running.config)], acme_sh(tmp_path))
+        finally:
+            running.config.write_text(good)  # else `doveadm stop` refuses it too, Dovecot stays
+        assert failed.returncode == 2, failed.stdout + failed.stderr
+        assert failed.stdout.startswith(
+            "mailtls hook: FAILED, restored 1 file(s) and reloaded: reload Dovecot"
+        ), failed.stdout
+        assert "mailtls_broken_on_purpose" in failed.stdout
+        assert cert.read_bytes() == pki("leaf-2026.pem")
+        assert served(running.ports["imaps"]) == 1
