@@ -204,8 +204,8 @@ def backups_of(path: str, backup_dir: str | None) -> list[str]:
 
 def restore(path: str, backup_dir: str | None, backup: str | None = None) -> str:
     """Put the newest backup of `path` (or `backup`, one of its backups) back, atomically;
-    return the backup used. Only a
-    regular file owned by root or the file's owner and closed to others' writes is used."""
+    return the backup used. Only a regular file owned by root or the file's owner and closed
+    to others' writes is used."""
     real = os.path.realpath(path)
     risk = symlink_risk(path, real)
     if risk:

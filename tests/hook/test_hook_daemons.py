@@ -139,16 +139,15 @@ def test_a_failed_reload_puts_the_backup_back(tmp_path: Path) -> None:
     cert, key = daemon_files(tmp_path)
     with dovecot(tmp_path, cert, key) as running:
         assert served(running.ports["imaps"]) == 1  # read by Dovecot before the hook runs
-        failed = hook(
-            tmp_path, [str(running.config), "--dovecot-reload", "false"], acme_sh(tmp_path)
-        )
+        args = ["--dovecot-reload", "false", "--backup-dir", str(tmp_path / "backups")]
+        failed = hook(tmp_path, [str(running.config), *args], acme_sh(tmp_path))
         assert failed.returncode == 2, failed.stdout + failed.stderr
         assert failed.stdout.startswith(
             "mailtls hook: FAILED, restored 1 file(s) and reloaded: reload Dovecot"
         ), failed.stdout
         assert cert.read_bytes() == pki("leaf-2026.pem")
         assert served(running.ports["imaps"]) == 1  # the old chain, still served
-        assert f"restored {cert}" in failed.stderr
+        assert f"restored {cert} from {tmp_path / 'backups'}/" in failed.stderr
 
 
 def test_a_listener_still_serving_the_old_chain_puts_the_backup_back(tmp_path: Path) -> None:
