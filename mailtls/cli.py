@@ -234,6 +234,7 @@ def hook(
         typer.Argument(
             help="Dovecot or Postfix config files or folders (default: /etc/dovecot /etc/postfix),"
             " then, from dehydrated, its arguments (deploy_cert DOMAIN KEYFILE CERTFILE ...)",
+            metavar="PATH... [deploy_cert DOMAIN ...]",
             show_default=False,
         ),
     ] = None,

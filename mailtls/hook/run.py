@@ -23,6 +23,7 @@ from mailtls.probe.live import live_report, pairs
 from mailtls.probe.tls import TIMEOUT
 
 Log = Callable[[str], None]
+MAX_WAIT = 600
 _POLL = 0.2  # seconds between live checks while reloaded daemons restart their processes
 
 
@@ -53,6 +54,8 @@ class Live:
 def hook(
     config: ConfigResult, renewal: Renewal | None, options: HookOptions, log: Log
 ) -> HookResult:
+    if not 0 <= options.wait <= MAX_WAIT:  # also false for NaN, which would wait forever
+        raise UsageError(f"--wait {options.wait}: seconds from 0 to {MAX_WAIT}")
     if renewal is None and not options.every:
         raise UsageError(
             "no renewal to act on: run from certbot (RENEWED_LINEAGE), acme.sh (CERT_PATH) or"

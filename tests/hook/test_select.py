@@ -98,3 +98,19 @@ def test_all_without_a_renewal_fixes_every_endpoint(tmp_path: Path) -> None:
         "mailtls hook: 1 file fixed, Postfix reloaded, no listener found to check\n",
     ), done.stdout + done.stderr
     assert cert.read_bytes().count(b"BEGIN CERTIFICATE") == 2
+
+
+def test_wait_must_be_a_bounded_number_of_seconds(tmp_path: Path) -> None:
+    """NaN would make the live check wait forever."""
+    (tmp_path / "main.cf").write_text("smtpd_tls_security_level = none\n")
+    (tmp_path / "master.cf").write_text("")
+    for wait in ("nan", "-1", "601"):
+        done = subprocess.run(
+            [MAILTLS, "hook", "--all", "--wait", wait, str(tmp_path)],
+            capture_output=True, text=True, check=False,
+            env={"PATH": "/usr/bin:/bin", "MAILTLS_LOCK_FILE": str(tmp_path / "lock")},
+        )  # fmt: skip
+        assert (done.returncode, done.stderr) == (
+            2,
+            f"mailtls: error: --wait {float(wait)}: seconds from 0 to 600\n",
+        )
