@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix prometheus-node-exporter
+DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix certbot pebble \
+  prometheus-node-exporter
 
 .PHONY: setup demo test lint unit debian-packages fixtures bench clean golden fuzz
 
@@ -19,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	sh fixtures/demo/run.sh $(BIN)/mailtls
 
-# Debian's daemons are the oracles of the parser tests (doveconf, postconf); installed once.
+# Debian's daemons are the oracles of the parser tests (doveconf, postconf), certbot and pebble
+# (a local ACME server) those of `mailtls hook`; installed once.
 debian-packages:
 	@if ! dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then \
 	  apt-get update -q && \

@@ -25,6 +25,9 @@ could not fix (each said why); 2 usage or configuration error, or a write that f
 file is left as it was)."""
 
 MAX_WARN_DAYS = 36500  # a century; a timedelta overflows past 999,999,999 days
+HOOK_EXIT_CODES = """Exit codes: 0 all is well (one line on stdout); 1 problems remain, or a
+listener does not serve what is on disk (the backups were put back); 2 usage or configuration
+error, a write or a reload that failed (the backups were put back)."""
 
 app = typer.Typer(
     add_completion=False,
@@ -236,6 +239,68 @@ def restore(
     with run_lock():
         used = put_back(file, backup_dir)
     sys.stdout.write(safe(f"restored {file} from {used}") + "\n")
+
+
+@app.command(epilog=HOOK_EXIT_CODES)
+def hook(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Dovecot or Postfix config files or folders (default: /etc/dovecot /etc/postfix),"
+            " then, from dehydrated, its arguments (deploy_cert DOMAIN KEYFILE CERTFILE ...)",
+            metavar="PATH... [deploy_cert DOMAIN ...]",
+            show_default=False,
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every endpoint, not only the renewal's.")
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Probe here, not at each listen address.")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds reloaded daemons get to serve the new chain.")
+    ] = 20.0,
+    backup_dir: Annotated[
+        str | None, typer.Option("--backup-dir", help="Put backups here, not beside the file.")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not fetch intermediates from AIA URLs.")
+    ] = False,
+    dovecot_reload: Annotated[
+        str | None,
+        typer.Option("--dovecot-reload", help="Command instead of doveadm [-c CONF] reload."),
+    ] = None,
+    postfix_reload: Annotated[
+        str | None,
+        typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
+    ] = None,
+    ca_file: CaFile = None,
+    intermediates: Intermediates = None,
+    at: At = None,
+    system_trust: SystemTrust = True,
+) -> None:
+    """Deploy hook of certbot, acme.sh and dehydrated: fix, reload, check what is served."""
+    from mailtls.fix.run import FixOptions
+    from mailtls.hook.log import hook_logger
+    from mailtls.hook.run import HookOptions, run_hook
+
+    options = HookOptions(
+        FixOptions(
+            audit=_audit_options(ca_file, intermediates, at, None, system_trust),
+            backup_dir=backup_dir,
+            offline=offline,
+            dovecot_command=dovecot_reload,
+            postfix_command=postfix_reload,
+        ),
+        every=every,
+        host=host,
+        wait=wait,
+    )
+    result = run_hook(list(args or ()), dict(os.environ), options, hook_logger().info)
+    if result is not None:
+        sys.stdout.write("\n".join([result.summary, *result.problems]) + "\n")
+        raise typer.Exit(result.code)
 
 
 @app.command(epilog=EXIT_CODES)

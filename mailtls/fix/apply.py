@@ -226,14 +226,17 @@ def backups_of(path: str, backup_dir: str | None) -> list[str]:
     return [os.path.join(folder, n) for n in sorted(found)]
 
 
-def restore(path: str, backup_dir: str | None) -> str:
-    """Put the newest backup of `path` back, atomically; return the backup used. Only a
-    regular file owned by root or the file's owner and closed to others' writes is used."""
+def restore(path: str, backup_dir: str | None, backup: str | None = None) -> str:
+    """Put the newest backup of `path` (or `backup`, one of its backups) back, atomically;
+    return the backup used. Only a regular file owned by root or the file's owner and closed
+    to others' writes is used."""
     real = os.path.realpath(path)
     risk = symlink_risk(path, real)
     if risk:
         raise MailtlsError(f"{path}: not restored: it leads through a symlink and {risk}")
     found = backups_of(real, backup_dir)
+    if backup is not None:  # the hook's rollback: the very backup it made, not a newer one
+        found = [b for b in found if b == backup]
     if not found:
         raise MailtlsError(f"{path}: no mailtls backup found")
     target = open_target(real)

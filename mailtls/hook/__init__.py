@@ -1,0 +1,1 @@
+"""`mailtls hook`: the deploy hook of certbot, acme.sh and dehydrated."""

@@ -1,0 +1,107 @@
+"""A local ACME server (the real pebble on 127.0.0.1, high ports) and the real certbot run
+against it, all state under the test's folder. pebble validates no challenge
+(PEBBLE_VA_ALWAYS_VALID), so nothing leaves loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_binary
+from tests.daemons import free_ports
+
+
+@dataclass(frozen=True)
+class Pebble:
+    directory: str  # the ACME directory URL
+    management: str  # https://127.0.0.1:PORT: /roots/0, /intermediates/0
+    tls_cert: Path  # pebble's own HTTPS certificate: what certbot must trust
+
+    def get(self, path: str) -> bytes:
+        context = ssl.create_default_context(cafile=str(self.tls_cert))
+        with urllib.request.urlopen(self.management + path, context=context, timeout=5) as reply:
+            data: bytes = reply.read()
+            return data
+
+
+def pebble_tls(folder: Path) -> Path:
+    """pebble needs a certificate for its own listener; Debian ships none."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         str(folder / "key.pem"), "-out", str(folder / "cert.pem"), "-days", "7",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return folder / "cert.pem"
+
+
+@contextlib.contextmanager
+def pebble(folder: Path) -> Iterator[Pebble]:
+    """pebble running until the block ends. Each start makes a new root and intermediate."""
+    binary = need_binary("pebble")
+    cert = folder / "tls" / "cert.pem"
+    if not cert.exists():
+        pebble_tls(folder / "tls")
+    listen, manage, http, tls = free_ports(4)
+    config = {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{listen}",
+            "managementListenAddress": f"127.0.0.1:{manage}",
+            "certificate": str(cert),
+            "privateKey": str(folder / "tls" / "key.pem"),
+            "httpPort": http,
+            "tlsPort": tls,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
+    (folder / "pebble.json").write_text(json.dumps(config))
+    env = {**os.environ, "PEBBLE_VA_ALWAYS_VALID": "1", "PEBBLE_VA_NOSLEEP": "1"}
+    log = (folder / "pebble.log").open("a")
+    process = subprocess.Popen(
+        [binary, "-config", str(folder / "pebble.json")], stdout=log, stderr=log, env=env
+    )
+    server = Pebble(f"https://127.0.0.1:{listen}/dir", f"https://127.0.0.1:{manage}", cert)
+    try:
+        _wait_ready(server, process, folder / "pebble.log")
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _wait_ready(server: Pebble, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Ready when its current root can be fetched (bounded poll, no fixed sleep)."""
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(OSError):
+            server.get("/roots/0")
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"pebble did not start; log:\n{log.read_text()[-2000:]}")
+        time.sleep(0.05)  # polling interval of the readiness check, bounded by the deadline
+
+
+def certbot(state: Path, server: Pebble, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real certbot, its config, work and logs folders under `state`."""
+    binary = need_binary("certbot")
+    (state / "www").mkdir(parents=True, exist_ok=True)
+    argv = [
+        binary, *args, "--non-interactive", "--agree-tos", "-m", "admin@example.test",
+        "--server", server.directory, "--config-dir", str(state / "config"),
+        "--work-dir", str(state / "work"), "--logs-dir", str(state / "logs"),
+    ]  # fmt: skip
+    env = {**os.environ, "REQUESTS_CA_BUNDLE": str(server.tls_cert)}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
