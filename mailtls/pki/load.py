@@ -189,6 +189,8 @@ def checked(cert: x509.Certificate) -> Block:
             return Block("malformed", malformed=note)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             return Block("malformed", malformed=f"{_named(cert)}: {_first_line(exc)}")
+        except x509.UnsupportedGeneralNameType as exc:  # x400Address, EDIPartyName in a SAN
+            return Block("malformed", malformed=f"{_named(cert)}: {_first_line(exc)}")
     if serial_number(cert) <= 0:
         note = f"{_named(cert)}: a serial number that is zero or negative (RFC 5280: positive)"
         return Block("cert", cert=cert, malformed=note)

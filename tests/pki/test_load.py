@@ -198,3 +198,12 @@ def test_key_on_a_curve_cryptography_does_not_know_is_a_bad_block() -> None:
     blocks, bad = parse(data)
     assert not any(b.kind == "key" for b in blocks)
     assert any("not supported" in reason for reason in bad)
+
+
+def test_san_with_a_name_type_cryptography_cannot_read_is_set_aside() -> None:
+    """Found by `make fuzz`: x400Address/EDIPartyName raise UnsupportedGeneralNameType, an
+    Exception of its own, when the extensions are read."""
+    data = (Path(__file__).parent / "data" / "san-x400-address.bin").read_bytes()
+    blocks, _ = parse(data)
+    assert [b.kind for b in blocks] == ["malformed"]
+    assert "not supported" in blocks[0].malformed
