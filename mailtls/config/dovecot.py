@@ -145,6 +145,12 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
     if line.key in FILTER_ORDER:
         if config.version == "2.3":
             _check_nesting(parent.filter, line)
+        elif line.key == "local_name" and len(line.value.split()) > 1:
+            # 2.3 took `local_name "a b" {` for several names; 2.4 refuses to start.
+            raise ConfigError(
+                f"{line.location}: Multiple names no longer supported in local_name value"
+                " (Dovecot 2.4: one block per name)"
+            )
         scope = (*parent.filter, (line.key, line.value))
         config.open_scope(scope, line.location)
         return _Frame(scope)

@@ -1,0 +1,136 @@
+"""The readers against the real Dovecot 2.4 (Debian 13's doveconf 2.4.1, from a trixie chroot
+that `make trixie` builds: see ../shared/notes/dovecot24-chroot.md). Each test tree is bind-
+mounted at the same path inside the chroot, so one configuration reads the same in and out.
+
+`doveconf -f local_name=NAME -h ssl_server/cert_file` says which file 2.4 loads for an SNI
+name: the oracle of which local_name block wins, and of what 2.4 refuses to start with.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mailtls.config import dovecot
+from mailtls.config.source import ConfigFiles
+from mailtls.errors import ConfigError
+from mailtls.models import Endpoint
+from tests.config.test_etc_fixtures import DOVECOT24, ETC
+
+TRIXIE = Path(os.environ.get("MAILTLS_TRIXIE", "/var/cache/mailtls-trixie"))
+Doveconf24 = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="module")
+def doveconf24() -> Iterator[Doveconf24]:
+    if not (TRIXIE / "usr/bin/doveconf").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Dovecot 2.4 chroot at {TRIXIE}: `make trixie` should have built it")
+        pytest.skip(f"no Dovecot 2.4 chroot at {TRIXIE} (make trixie builds it)")
+    mounted: list[Path] = []
+
+    def run(
+        conf: Path, args: list[str], also: tuple[Path, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """doveconf 2.4 on `conf`, its folder (and the folders `also`) seen in the chroot."""
+        for folder in (conf.parent, *also):
+            if not any(folder.is_relative_to(m) for m in mounted):
+                inside = TRIXIE / folder.relative_to("/")
+                inside.mkdir(parents=True, exist_ok=True)
+                subprocess.run(
+                    ["mount", "--bind", str(folder), str(inside)], check=True, timeout=30
+                )
+                mounted.append(folder)
+        return subprocess.run(
+            ["chroot", str(TRIXIE), "doveconf", "-c", str(conf), *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    try:
+        yield run
+    finally:
+        for folder in reversed(mounted):
+            subprocess.run(["umount", str(TRIXIE / folder.relative_to("/"))], check=False)
+
+
+@pytest.mark.parametrize(("case", "conf"), DOVECOT24, ids=[f"{c}/{f}" for c, f in DOVECOT24])
+def test_etc_trees_agree_with_doveconf24(
+    doveconf24: Doveconf24, tmp_path: Path, case: str, conf: str
+) -> None:
+    """A conf.d fragment is read by 2.4 only from a dovecot.conf that starts with the version
+    lines: the oracle reads it through one, mailtls reads the fragment alone."""
+    path = ETC / case / conf
+    (endpoint,) = dovecot.read(str(path), ConfigFiles(), {}).endpoints
+    also: tuple[Path, ...] = ()
+    if not re.search(r"^\s*dovecot_config_version", path.read_text(), re.M):
+        main = tmp_path / "dovecot.conf"
+        main.write_text(HEAD.split("ssl_server")[0] + f"!include {path}\n")
+        path, also = main, (path.parent,)
+    cert = doveconf24(path, ["-h", "ssl_server/cert_file"], also)
+    key = doveconf24(path, ["-h", "ssl_server/key_file"], also)
+    assert cert.returncode == 0 and key.returncode == 0, cert.stderr + key.stderr
+    assert (endpoint.cert_file, endpoint.key_file) == (cert.stdout.strip(), key.stdout.strip())
+
+
+HEAD = (
+    "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+    "ssl_server_cert_file = /etc/ssl/global.pem\nssl_server_key_file = /etc/ssl/global.key\n"
+)
+BLOCKS = {
+    "exact-then-wildcard": [("mail.example.net", "exact"), ("*.example.net", "wild")],
+    "wildcard-then-exact": [("*.example.net", "wild"), ("mail.example.net", "exact")],
+    "same-name-twice": [("mail.example.net", "first"), ("mail.example.net", "second")],
+    "nested-server-block": [("imap.example.org", "imap")],
+}
+ASKED = ["mail.example.net", "x.example.net", "example.net", "imap.example.org", "other.org"]
+
+
+def serving(endpoints: tuple[Endpoint, ...], name: str) -> str | None:
+    """The certificate mailtls says Dovecot loads for SNI `name`: the block that serves it
+    (after precedence: shadowed names are not in `names`), else the global one."""
+    parent = name.partition(".")[2]
+    chosen = [e for e in endpoints if name in e.names]
+    chosen = chosen or [e for e in endpoints if parent and f"*.{parent}" in e.names]
+    assert len(chosen) <= 1, [e.id for e in chosen]
+    glob = [e for e in endpoints if e.scope == "global"]
+    return (chosen or glob)[0].cert_file
+
+
+@pytest.mark.parametrize("case", sorted(BLOCKS))
+def test_which_local_name_wins_agrees_with_doveconf24(
+    doveconf24: Doveconf24, tmp_path: Path, case: str
+) -> None:
+    body = ""
+    for name, label in BLOCKS[case]:
+        if case == "nested-server-block":
+            body += f"local_name {name} {{\n  ssl_server {{\n    cert_file = /etc/ssl/{label}.pem\n  }}\n}}\n"
+        else:
+            body += f"local_name {name} {{\n  ssl_server_cert_file = /etc/ssl/{label}.pem\n}}\n"
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD + body)
+    endpoints = dovecot.read(str(conf), ConfigFiles(), {}).endpoints
+    for name in ASKED:
+        said = doveconf24(conf, ["-f", f"local_name={name}", "-h", "ssl_server/cert_file"])
+        assert said.returncode == 0, said.stderr
+        assert serving(endpoints, name) == said.stdout.strip(), (case, name)
+
+
+def test_several_names_in_one_block_is_refused_as_24_refuses_it(
+    doveconf24: Doveconf24, tmp_path: Path
+) -> None:
+    """2.3 took `local_name "a b" {`; 2.4 refuses to start (found with this oracle)."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(
+        HEAD + 'local_name "imap.example.org pop.example.org" {\n'
+        "  ssl_server_cert_file = /etc/ssl/multi.pem\n}\n"
+    )
+    said = doveconf24(conf, ["-n"])
+    assert said.returncode != 0
+    assert "Multiple names no longer supported in local_name value" in said.stderr
+    with pytest.raises(ConfigError, match="Multiple names no longer supported"):
+        dovecot.read(str(conf), ConfigFiles(), {})
