@@ -196,6 +196,14 @@ def fix(
         str | None,
         typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
     ] = None,
+    edit_config: Annotated[
+        bool,
+        typer.Option(
+            "--edit-config",
+            help="Repoint a config line naming a renewal lineage's cert.pem at its full chain"
+            " (validated with doveconf/postconf -n; put back if they reject it).",
+        ),
+    ] = False,
     ca_file: CaFile = None,
     intermediates: Intermediates = None,
     at: At = None,
@@ -218,6 +226,8 @@ def fix(
         reload=reload,
         dovecot_command=dovecot_reload,
         postfix_command=postfix_reload,
+        edit_config=edit_config,
+        reread=lambda: read_all(paths or [], os.environ, key_file=key, names=name or ()),
     )
     config = read_all(paths or [], os.environ, key_file=key, names=name or ())
     result = run_fix(config, options)
