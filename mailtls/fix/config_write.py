@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from mailtls.fix.target import FileChanged, Target, open_target, symlink_risk
 from mailtls.models import Endpoint
 
 VALIDATE_SECONDS = 60.0
+# `doveconf: Fatal: ...`, `postconf: fatal: ...`; a `postconf: warning:` does not reject.
+_SEVERE = re.compile(r"^\S+: (?:fatal|error|panic)\b", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def validator(edit: ConfigEdit) -> tuple[str, ...]:
 
 
 def validate(argv: tuple[str, ...]) -> Validation:
-    """Rejected when the parser exits non-zero or says `fatal`/`error` (warnings pass)."""
+    """Rejected when the parser exits non-zero or says fatal/error (warnings pass)."""
     if not argv:
         return Validation(argv, True, "not validated: the daemon's parser is not installed")
     try:
@@ -92,7 +95,7 @@ def validate(argv: tuple[str, ...]) -> Validation:
     except (OSError, subprocess.TimeoutExpired) as error:
         return Validation(argv, False, str(error))
     said = done.stderr.strip()
-    rejected = done.returncode != 0 or any(word in said.lower() for word in ("fatal", "error"))
+    rejected = done.returncode != 0 or _SEVERE.search(said) is not None
     return Validation(argv, not rejected, said or f"exit {done.returncode}")
 
 

@@ -73,6 +73,7 @@ def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = 
     result = FixResult(audit(config, options.audit, cache, context))
     online = None if options.offline else (fetcher or AiaFetcher())
     targets: dict[str, Target] = {}
+    edits: list[tuple[ConfigEdit, Target]] = []
     try:
         for path, (endpoints, group) in _files_to_fix(result.before, cache).items():
             outcome = _plan_file(path, endpoints, group, cache, context, online, targets)
@@ -85,7 +86,8 @@ def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = 
             elif isinstance(outcome, Repoint):
                 result.repoints.append(outcome)
                 result.suggestions.append(outcome.suggestion)
-        edits = _plan_edits(result) if options.edit_config else []
+        if options.edit_config:
+            edits += _plan_edits(result)
         result.config_edits = [edit for edit, _ in edits]
         if not options.dry_run:
             _write_all(config, options, result, targets, edits)
@@ -144,6 +146,8 @@ def _write_all(
             _sweep(config, backup_dir, since)
             for change in result.changes:
                 _write_one(change, targets[change.configured], options, backup_dir, now, result)
+            for _, target in edits:  # what a killed edit left beside the configuration
+                sweep_stale(target.folder, since)
             repointed = _write_edits(options, result, edits, backup_dir, now)
         finally:
             if backup_dir is not None:

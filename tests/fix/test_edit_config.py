@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from mailtls.audit import AuditOptions
@@ -207,10 +208,32 @@ def test_cli_edit_config(tmp_path: Path, doveconf: str) -> None:
     conf = dovecot_conf(tmp_path, live)
     env = {**os.environ, "MAILTLS_LOCK_FILE": str(tmp_path / "lock")}
     done = subprocess.run(
-        ["mailtls", "fix", "--edit-config", "--offline", "--no-system-trust",
+        [sys.executable, "-m", "mailtls", "fix", "--edit-config", "--offline", "--no-system-trust",
          "--ca-file", str(PKI / "root.pem"), "--at", "2026-11-29T00:00:00Z", str(conf)],
         capture_output=True, text=True, check=False, timeout=60, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{live}/fullchain.pem" in conf.read_text()
     assert "after the fix: 0 errors remain" in done.stdout
+
+
+def test_postconf_warnings_pass_its_fatal_errors_roll_back(tmp_path: Path, postconf: str) -> None:
+    """`postconf: warning: ... unused parameter: foo_error_bar` accepts the edit; a macro
+    postconf cannot expand (`postconf: fatal:`, exit 1) puts main.cf back byte for byte."""
+    live = certbot_lineage(tmp_path)
+    main = (
+        f"myhostname = mail.example.org\nsmtpd_tls_cert_file = {live}/cert.pem\n"
+        f"smtpd_tls_key_file = {live}/privkey.pem\nfoo_error_bar = 1\n"
+    )
+    folder = postfix_dir(tmp_path, main)
+    result = run_fix([folder])
+    (outcome,) = result.edited
+    assert outcome.written and outcome.validation is not None
+    assert "unused parameter: foo_error_bar" in outcome.validation.output
+    assert (folder / "main.cf").read_text() == main.replace("/cert.pem", "/fullchain.pem")
+    broken = main + "smtpd_banner = bogus$\n"
+    (folder / "main.cf").write_text(broken)
+    (folder / "main.cf").chmod(0o644)
+    rejected = run_fix([folder])
+    assert rejected.edited[0].rolled_back
+    assert (folder / "main.cf").read_text() == broken
