@@ -237,3 +237,23 @@ def test_postconf_warnings_pass_its_fatal_errors_roll_back(tmp_path: Path, postc
     rejected = run_fix([folder])
     assert rejected.edited[0].rolled_back
     assert (folder / "main.cf").read_text() == broken
+
+
+def test_dovecot_conf_d_file_edited_and_the_whole_config_validated(
+    tmp_path: Path, doveconf: str
+) -> None:
+    """The line is in conf.d/10-ssl.conf: that file changes, dovecot.conf does not, and
+    doveconf reads the whole configuration from dovecot.conf."""
+    live = certbot_lineage(tmp_path)
+    top = tmp_path / "dovecot" / "dovecot.conf"
+    (top.parent / "conf.d").mkdir(parents=True)
+    top.write_text("protocols = imap\n!include conf.d/*.conf\n")
+    ssl = top.parent / "conf.d" / "10-ssl.conf"
+    ssl.write_text(f"ssl = yes\nssl_cert = <{live}/cert.pem\nssl_key = <{live}/privkey.pem\n")
+    result = run_fix([top])
+    assert top.read_text() == "protocols = imap\n!include conf.d/*.conf\n"
+    assert f"ssl_cert = <{live}/fullchain.pem\n" in ssl.read_text()
+    (outcome,) = result.edited
+    assert outcome.validation is not None and outcome.validation.argv[1:] == ("-c", str(top), "-n")
+    assert f"ssl_cert = <{live}/fullchain.pem" in run([doveconf, "-c", str(top), "-n"]).stdout
+    assert exit_code(result, dry_run=False) == 0
