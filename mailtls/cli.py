@@ -196,6 +196,14 @@ def fix(
         str | None,
         typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
     ] = None,
+    edit_config: Annotated[
+        bool,
+        typer.Option(
+            "--edit-config",
+            help="Repoint a config line naming a renewal lineage's cert.pem at its full chain"
+            " (validated with doveconf/postconf -n; put back if they reject it).",
+        ),
+    ] = False,
     ca_file: CaFile = None,
     intermediates: Intermediates = None,
     at: At = None,
@@ -218,6 +226,8 @@ def fix(
         reload=reload,
         dovecot_command=dovecot_reload,
         postfix_command=postfix_reload,
+        edit_config=edit_config,
+        reread=lambda: read_all(paths or [], os.environ, key_file=key, names=name or ()),
     )
     config = read_all(paths or [], os.environ, key_file=key, names=name or ())
     result = run_fix(config, options)
@@ -280,7 +290,8 @@ def hook(
     at: At = None,
     system_trust: SystemTrust = True,
 ) -> None:
-    """Deploy hook of certbot, acme.sh and dehydrated: fix, reload, check what is served."""
+    """Deploy hook of certbot, acme.sh and dehydrated: fix, reload, check what is served.
+    `mailtls hook install|uninstall certbot|acme.sh|dehydrated` puts it in place."""
     from mailtls.fix.run import FixOptions
     from mailtls.hook.log import hook_logger
     from mailtls.hook.run import HookOptions, run_hook
@@ -301,6 +312,49 @@ def hook(
     if result is not None:
         sys.stdout.write("\n".join([result.summary, *result.problems]) + "\n")
         raise typer.Exit(result.code)
+
+
+# `mailtls hook install|uninstall CLIENT`: its own small app, since `mailtls hook PATH...`
+# takes free arguments (main() sends `hook install`/`hook uninstall` here).
+hook_setup = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Install or remove mailtls' hook for certbot, acme.sh or dehydrated.\n\n"
+    "Exit codes: 0 done, or nothing to do (said so); 2 something else is at the hook's place"
+    " (--force replaces it), or usage error.",
+)  # fmt: skip
+Client = Annotated[str, typer.Argument(help="certbot, acme.sh or dehydrated")]
+Domain = Annotated[
+    str | None, typer.Option("--domain", help="acme.sh: the certificate (its main domain).")
+]
+Root = Annotated[str, typer.Option("--root", help="Prefix every path with this folder.")]
+
+
+@hook_setup.command("install")
+def hook_install(
+    client: Client,
+    domain: Domain = None,
+    root: Root = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace what else is at the hook's place.")
+    ] = False,
+) -> None:
+    """Put the hook where the renewal client looks for it (again: nothing changes)."""
+    from mailtls.hook.install import install, this_mailtls
+
+    home = os.environ.get("LE_CONFIG_HOME") or os.path.expanduser("~/.acme.sh")
+    done = install(client, root=root, domain=domain, force=force, executable=this_mailtls(),
+                   acme_home=home)  # fmt: skip
+    sys.stdout.write("".join(safe(line) + "\n" for line in done.lines))
+
+
+@hook_setup.command("uninstall")
+def hook_uninstall(client: Client, domain: Domain = None, root: Root = "") -> None:
+    """Remove the hook mailtls installed; anything else there is left alone."""
+    from mailtls.hook.install import uninstall
+
+    home = os.environ.get("LE_CONFIG_HOME") or os.path.expanduser("~/.acme.sh")
+    done = uninstall(client, root=root, domain=domain, acme_home=home)
+    sys.stdout.write("".join(safe(line) + "\n" for line in done.lines))
 
 
 @app.command(epilog=EXIT_CODES)
@@ -363,7 +417,10 @@ def main() -> None:
     # not check at all, the reason on the status line.
     nagios = _asked_format(sys.argv) == "nagios"
     try:
-        app()
+        if sys.argv[1:2] == ["hook"] and sys.argv[2:3] in (["install"], ["uninstall"]):
+            hook_setup(args=sys.argv[2:], prog_name="mailtls hook")
+        else:
+            app()
     except MailtlsError as error:
         print(f"mailtls: error: {safe(str(error))}", file=sys.stderr)
         if nagios:

@@ -297,3 +297,36 @@ def _owner(folder: int, name: str) -> int | None:
         return os.stat(name, dir_fd=folder, follow_symlinks=False).st_uid
     except OSError:
         return None
+
+
+def install_file(path: str, data: bytes, mode: int, *, replace: bool) -> None:
+    """A new file (a hook script) complete, with its mode, before its name appears: a
+    temporary file linked to a name that must not exist yet, or with `replace` renamed over
+    whatever is there (a symlink is replaced, never followed)."""
+    folder = open_folder(os.path.dirname(path))
+    name = os.path.basename(path)
+    try:
+        temp = _create(folder, name, data, mode, os.geteuid(), os.getegid())
+        try:
+            if replace:
+                os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            else:
+                os.link(temp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=folder)
+        os.fsync(folder)
+    except OSError as error:
+        raise WriteError(f"{path}: {error.strerror or error}; nothing was changed") from None
+    finally:
+        os.close(folder)
+
+
+def remove_file(target: Target) -> None:
+    """Remove the file read as `target`, only if it is still the one read."""
+    try:
+        check_unchanged(target)
+        os.unlink(target.name, dir_fd=target.folder)
+        os.fsync(target.folder)
+    except OSError as error:
+        raise WriteError(f"{target.path}: {error.strerror or error}; not removed") from None

@@ -95,7 +95,8 @@ def check_result(
 
 # Renewal clients rewrite these files at every renewal: fixing them in place would be undone.
 LINEAGES = (
-    ("certbot", re.compile(r"^(?P<dir>/etc/letsencrypt/(?:live|archive)/[^/]+)/"), "fullchain.pem"),
+    # certbot: /etc/letsencrypt, or any --config-dir named letsencrypt (an image, a test)
+    ("certbot", re.compile(r"^(?P<dir>.*/letsencrypt/(?:live|archive)/[^/]+)/"), "fullchain.pem"),
     ("acme.sh", re.compile(r"^(?P<dir>.*/\.acme\.sh/[^/]+)/"), "fullchain.cer"),
     ("dehydrated", re.compile(r"^(?P<dir>.*/dehydrated/certs/[^/]+)/"), "fullchain.pem"),
 )
@@ -107,6 +108,9 @@ def lineage(path: str) -> tuple[str, str] | None:
         for candidate in (path, os.path.realpath(path)):
             match = pattern.match(candidate)
             if match:
-                folder = match.group("dir").replace("/archive/", "/live/")
+                folder = match.group("dir")
+                head, sep, tail = folder.rpartition("/archive/")
+                if tool == "certbot" and sep:  # archive/NAME/certN.pem: live/NAME follows renewals
+                    folder = f"{head}/live/{tail}"
                 return tool, os.path.join(folder, fullchain)
     return None

@@ -17,6 +17,8 @@ from mailtls.checks.registry import CODES
 from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.apply import WriteError, Written, apply_change, open_backup_dir, sweep_stale
 from mailtls.fix.chain import Source, build_chain
+from mailtls.fix.config_plan import ConfigEdit, Repoint
+from mailtls.fix.config_write import EditOutcome, plan_edits, write_edit
 from mailtls.fix.lock import run_lock
 from mailtls.fix.plan import FileChange, Refusal, check_result, lineage, rewrite
 from mailtls.fix.reload import Outcome, Step, run_steps, steps_after
@@ -37,6 +39,8 @@ class FixOptions:
     reload: bool = False
     dovecot_command: str | None = None
     postfix_command: str | None = None
+    edit_config: bool = False  # repoint lines naming a lineage's cert.pem at its full chain
+    reread: Callable[[], ConfigResult] | None = None  # the configuration, read again
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class FixResult:
     after: Report | None = None
     skipped: list[Finding] = field(default_factory=list)  # changed-during-fix, symlink refusals
     failed: list[Failure] = field(default_factory=list)
+    repoints: list[Repoint] = field(default_factory=list)
+    config_edits: list[ConfigEdit] = field(default_factory=list)  # planned (--edit-config)
+    edited: list[EditOutcome] = field(default_factory=list)
 
 
 def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = None) -> FixResult:
@@ -66,6 +73,7 @@ def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = 
     result = FixResult(audit(config, options.audit, cache, context))
     online = None if options.offline else (fetcher or AiaFetcher())
     targets: dict[str, Target] = {}
+    edits: list[tuple[ConfigEdit, Target]] = []
     try:
         for path, (endpoints, group) in _files_to_fix(result.before, cache).items():
             outcome = _plan_file(path, endpoints, group, cache, context, online, targets)
@@ -75,37 +83,83 @@ def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = 
                 result.refusals.append(outcome)
             elif isinstance(outcome, Finding):
                 result.skipped.append(outcome)
-            elif isinstance(outcome, str):
-                result.suggestions.append(outcome)
+            elif isinstance(outcome, Repoint):
+                result.repoints.append(outcome)
+                result.suggestions.append(outcome.suggestion)
+        if options.edit_config:
+            edits += _plan_edits(result)
+        result.config_edits = [edit for edit, _ in edits]
         if not options.dry_run:
-            _write_all(config, options, result, targets)
+            _write_all(config, options, result, targets, edits)
     finally:
-        for target in targets.values():
+        for target in [*targets.values(), *(t for _, t in edits)]:
             target.close()
     return result
 
 
+def _plan_edits(result: FixResult) -> list[tuple[ConfigEdit, Target]]:
+    """The configuration edits that replace suggestions; a refused one says why in its
+    suggestion."""
+    edits, refused = plan_edits(result.repoints, result.before.endpoints)
+    for repoint, reason in refused.items():
+        index = result.suggestions.index(repoint.suggestion)
+        result.suggestions[index] += f" (--edit-config: not rewritten: {reason})"
+    return edits
+
+
+def _write_edits(
+    options: FixOptions,
+    result: FixResult,
+    edits: list[tuple[ConfigEdit, Target]],
+    backup_dir: tuple[str, int] | None,
+    now: dt.datetime,
+) -> set[str]:
+    """Each configuration edit written and validated; the repointed certificate files, whose
+    daemons need a reload."""
+    for edit, target in edits:
+        result.edited.append(
+            write_edit(edit, target, backup=options.backup, backup_dir=backup_dir, now=now)
+        )
+    done = {e for outcome in result.edited if outcome.written for e in outcome.edit.endpoints}
+    repointed = set()
+    for repoint in result.repoints:
+        if repoint.endpoints and set(repoint.endpoints) <= done:
+            result.suggestions.remove(repoint.suggestion)
+            repointed.add(os.path.realpath(repoint.cert))
+    return repointed
+
+
 def _write_all(
-    config: ConfigResult, options: FixOptions, result: FixResult, targets: dict[str, Target]
+    config: ConfigResult,
+    options: FixOptions,
+    result: FixResult,
+    targets: dict[str, Target],
+    edits: list[tuple[ConfigEdit, Target]],
 ) -> None:
     """Under the lock: clear what a killed run left, write each file (one failing does not
     stop the others), rebuild and reload for those written, and audit again."""
     now = dt.datetime.now(dt.UTC)
     with run_lock(options.lock_file) as since:
-        backup_dir = _backup_dir(options) if result.changes else None
+        backup_dir = _backup_dir(options) if result.changes or edits else None
+        repointed: set[str] = set()
         try:
             _sweep(config, backup_dir, since)
             for change in result.changes:
                 _write_one(change, targets[change.configured], options, backup_dir, now, result)
+            for _, target in edits:  # what a killed edit left beside the configuration
+                sweep_stale(target.folder, since)
+            repointed = _write_edits(options, result, edits, backup_dir, now)
         finally:
             if backup_dir is not None:
                 os.close(backup_dir[1])
-        if result.failed and not result.written:
+        if result.failed and not result.written and not repointed:
             first = result.failed[0]
             more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
             raise WriteError(first.reason + more)
-        result.outcomes = run_steps(_steps(config, options, result))
-    if result.written:
+        result.outcomes = run_steps(_steps(config, options, result, repointed))
+    if repointed and options.reread is not None:
+        config = options.reread()
+    if result.written or repointed:
         result.after = audit(config, options.audit)
 
 
@@ -140,11 +194,14 @@ def _write_one(
         result.skipped.append(_skip("changed-during-fix", change.path, change.endpoints, error))
 
 
-def _steps(config: ConfigResult, options: FixOptions, result: FixResult) -> list[Step]:
+def _steps(
+    config: ConfigResult, options: FixOptions, result: FixResult, repointed: set[str]
+) -> list[Step]:
     """SNI indexes are rebuilt whenever a file they copy changed (postmap -F copies the files
-    into the index); daemons are reloaded only when asked."""
+    into the index); daemons are reloaded only when asked (and those that now read another
+    file, as if it had changed)."""
     steps = steps_after(
-        {w.path for w in result.written},
+        {w.path for w in result.written} | repointed,
         config.endpoints,
         options.dovecot_command,
         options.postfix_command,
@@ -206,16 +263,13 @@ def _plan_file(
     context: ChainContext,
     fetcher: AiaFetcher | None,
     targets: dict[str, Target],
-) -> FileChange | Refusal | Finding | str | None:
+) -> FileChange | Refusal | Finding | Repoint | None:
     owners = tuple(endpoints)
     found = lineage(path)
     if found is not None:
         tool, fullchain = found
         if os.path.exists(fullchain) and os.path.realpath(fullchain) != os.path.realpath(path):
-            return (
-                f"{path} is in a {tool} lineage, which renewals rewrite: point the configuration"
-                f" at {fullchain} instead (used by {', '.join(owners)})"
-            )
+            return Repoint(path, fullchain, tool, owners)
         return Refusal(path, owners, f"{path} is in a {tool} lineage; fix it with {tool} itself")
     data = cache.get(path).data
     opened = _open(path, owners, data)
@@ -298,8 +352,8 @@ def _fetch_failures(fetcher: AiaFetcher | None) -> str:
 def exit_code(result: FixResult, dry_run: bool) -> int:
     """0: nothing to fix, or all fixed; 1: something remains (each said why); 2: a write
     failed (that file is as it was; the others written are said)."""
-    if result.failed:
-        return 2
+    if result.failed or any(o.error and o.written for o in result.edited):
+        return 2  # a write failed, or an edit the parser rejected could not be undone
     if (
         result.skipped
         or result.refusals

@@ -41,6 +41,34 @@ def _why_removed(cert: CertInfo, after: tuple[CertInfo, ...], at: str) -> str:
     return f"not on the leaf's path{expired}"
 
 
+def _edits(result: FixResult, dry_run: bool) -> list[str]:
+    """--edit-config: each line repointed (or that would be), and what the parser said."""
+    out = []
+    done = {id(o.edit): o for o in result.edited}
+    for edit in result.config_edits:
+        outcome = done.get(id(edit))
+        verb = "would repoint" if dry_run else "repointed"
+        if outcome is not None and not outcome.written:
+            verb = "NOT repointed"
+        for line in edit.lines:
+            out.append(f"{verb} {edit.path}:{line.line}: {line.old} -> {line.new}")
+        if outcome is None:
+            continue
+        if outcome.backup and outcome.written:
+            out.append(f"  backup: {outcome.backup}")
+        checked = outcome.validation
+        if checked is not None and checked.argv:
+            state = "accepted it" if checked.ok else f"rejected it: {checked.output}"
+            out.append(f"  {' '.join(checked.argv)}: {state}")
+        elif checked is not None:
+            out.append(f"  {checked.output}")
+        if outcome.rolled_back:
+            out.append("  the original was put back, byte for byte")
+        if outcome.error:
+            out.append(f"  {outcome.error}")
+    return out
+
+
 def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
     out: list[str] = []
     verb = "would rewrite" if dry_run else "rewrote"
@@ -62,6 +90,7 @@ def render(result: FixResult, *, dry_run: bool, diff: bool) -> str:
             out.append(f"  backup: {saved.backup}")
         if diff or dry_run:
             out += _chain("before", change.before) + _chain("after", change.after)
+    out += _edits(result, dry_run)
     for outcome in result.outcomes:
         state = "done" if outcome.ok else "FAILED"
         out.append(f"{outcome.step.why}: {state} ({' '.join(outcome.step.argv)})")
