@@ -1,12 +1,87 @@
-"""JSON report: `{"schema": 1, "endpoints": [...], "findings": [...]}`."""
+"""JSON report: `{"schema": 1, "endpoints": [...], "findings": [...]}`.
+
+The text is exactly what `json.dumps(document, indent=2, ensure_ascii=False)` writes, but
+`json.dumps` with an indent runs its pure-Python encoder over every value: 2.3 s of a
+4,000-endpoint audit. Here a dict of plain values (a certificate, a finding) is encoded in
+one step, and a dict met again (an intermediate shared by thousands of chains) is not
+encoded again."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mailtls.models import Report
 from mailtls.report.document import document
 
+INDENT = "  "
+_string = json.encoder.encode_basestring
+
 
 def render(report: Report) -> str:
-    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
+    out: list[str] = []
+    _write(document(report), 0, out, {})
+    out.append("\n")
+    return "".join(out)
+
+
+def dumps(value: Any) -> str:
+    """Any JSON value, written as `json.dumps(value, indent=2, ensure_ascii=False)` would."""
+    out: list[str] = []
+    _write(value, 0, out, {})
+    return "".join(out)
+
+
+def _write(value: Any, depth: int, out: list[str], memo: dict[tuple[int, int], str]) -> None:
+    if isinstance(value, dict):
+        _write_dict(value, depth, out, memo)
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = "\n" + INDENT * (depth + 1)
+        out.append("[")
+        for index, item in enumerate(value):
+            out.append(inner if index == 0 else "," + inner)
+            _write(item, depth + 1, out, memo)
+        out.append("\n" + INDENT * depth + "]")
+    else:
+        out.append(_scalar(value))
+
+
+def _write_dict(
+    value: dict[str, Any], depth: int, out: list[str], memo: dict[tuple[int, int], str]
+) -> None:
+    if not value:
+        out.append("{}")
+        return
+    key = (id(value), depth)  # the document holds every dict alive while it is written
+    if key in memo:
+        out.append(memo[key])
+        return
+    inner = "\n" + INDENT * (depth + 1)
+    if not any(isinstance(v, dict | list | tuple) for v in value.values()):
+        items = (f"{_string(k)}: {_scalar(v)}" for k, v in value.items())
+        text = "{" + inner + ("," + inner).join(items) + "\n" + INDENT * depth + "}"
+        memo[key] = text
+        out.append(text)
+        return
+    out.append("{")
+    for index, (name, item) in enumerate(value.items()):
+        out.append((inner if index == 0 else "," + inner) + _string(name) + ": ")
+        _write(item, depth + 1, out, memo)
+    out.append("\n" + INDENT * depth + "}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return str(_string(value))
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value)  # floats and the like: rare, let json say it
