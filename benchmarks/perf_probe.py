@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography import x509
@@ -87,6 +89,7 @@ def _cert(
 def build(count: int) -> Path:
     root_dir = BASE / str(count)
     if (root_dir / "done").exists():
+        _main_cf(root_dir)
         return root_dir
     pool = _rsa_pool()
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -116,11 +119,19 @@ def build(count: int) -> Path:
         sni.append(f"{name} {key_path} {folder}/fullchain.pem")
     (root_dir / "dovecot.conf").write_text("\n".join(dovecot) + "\n")
     (root_dir / "postfix" / "sni").write_text("\n".join(sni) + "\n")
-    (root_dir / "postfix" / "main.cf").write_text(
-        f"tls_server_sni_maps = texthash:{root_dir}/postfix/sni\n"
-    )
+    _main_cf(root_dir)
     (root_dir / "done").write_text("")
     return root_dir
+
+
+def _main_cf(root_dir: Path) -> None:
+    first = root_dir / "ssl" / "mail.tenant0.example"
+    (root_dir / "postfix" / "main.cf").write_text(
+        "smtpd_tls_security_level = may\n"
+        f"smtpd_tls_cert_file = {first}/fullchain.pem\n"
+        f"smtpd_tls_key_file = {first}/privkey.pem\n"
+        f"tls_server_sni_maps = texthash:{root_dir}/postfix/sni\n"
+    )
 
 
 def command(count: int) -> list[str]:
@@ -168,13 +179,22 @@ def stages(count: int) -> None:
     started = time.perf_counter()
     config = read_all(args[1:3], {})
     read = time.perf_counter()
-    report = audit(config, _audit_options([args[6]], None, AT, None, True))
+    options = _audit_options([args[6]], None, AT, None, True)
+    pool_from = os.environ.get("PERF_POOL_FROM")  # unset: the default; "none": serial
+    if pool_from:
+        options = replace(options, pool_from=None if pool_from == "none" else int(pool_from))
+    report = audit(config, options)
     audited = time.perf_counter()
     text = json_report.render(report)
     rendered = time.perf_counter()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         f"{count}: read {read - started:.2f} s, audit {audited - read:.2f} s,"
-        f" render {rendered - audited:.2f} s ({len(text) >> 20} MiB), gc {gc.isenabled()}"
+        f" render {rendered - audited:.2f} s ({len(text) >> 20} MiB), gc {gc.isenabled()};"
+        f" cpu {own.ru_utime + own.ru_stime:.2f} s + workers"
+        f" {workers.ru_utime + workers.ru_stime:.2f} s; peak RSS {own.ru_maxrss >> 10} MiB,"
+        f" worker {workers.ru_maxrss >> 10} MiB"
     )
 
 
@@ -188,5 +208,3 @@ if __name__ == "__main__":
         stages(size)
     else:
         print(" ".join(command(size)))
-    sys.stdout.flush()
-    os._exit(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mailtls.gcpause import collector_paused
 from mailtls.models import Report
 from mailtls.report.document import document
 
@@ -20,7 +21,8 @@ _string = json.encoder.encode_basestring
 
 def render(report: Report) -> str:
     out: list[str] = []
-    _write(document(report), 0, out, {})
+    with collector_paused():
+        _write(document(report), 0, out, {})
     out.append("\n")
     return "".join(out)
 
