@@ -179,18 +179,21 @@ def stages(count: int) -> None:
     started = time.perf_counter()
     config = read_all(args[1:3], {})
     read = time.perf_counter()
+    cpu_before = time.process_time()
     options = _audit_options([args[6]], None, AT, None, True)
     pool_from = os.environ.get("PERF_POOL_FROM")  # unset: the default; "none": serial
     if pool_from:
         options = replace(options, pool_from=None if pool_from == "none" else int(pool_from))
     report = audit(config, options)
     audited = time.perf_counter()
+    audit_cpu = time.process_time() - cpu_before
     text = json_report.render(report)
     rendered = time.perf_counter()
     own = resource.getrusage(resource.RUSAGE_SELF)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
-        f"{count}: read {read - started:.2f} s, audit {audited - read:.2f} s,"
+        f"{count}: read {read - started:.2f} s, audit {audited - read:.2f} s"
+        f" (cpu here {audit_cpu:.2f} s),"
         f" render {rendered - audited:.2f} s ({len(text) >> 20} MiB), gc {gc.isenabled()};"
         f" cpu {own.ru_utime + own.ru_stime:.2f} s + workers"
         f" {workers.ru_utime + workers.ru_stime:.2f} s; peak RSS {own.ru_maxrss >> 10} MiB,"

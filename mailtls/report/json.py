@@ -44,8 +44,11 @@ def _write(value: Any, depth: int, out: list[str], memo: dict[tuple[int, int], s
         inner = "\n" + INDENT * (depth + 1)
         out.append("[")
         for index, item in enumerate(value):
+            start = len(out)
             out.append(inner if index == 0 else "," + inner)
             _write(item, depth + 1, out, memo)
+            if depth < 2:  # an endpoint or a finding: one string, not a thousand small ones
+                out[start:] = ["".join(out[start:])]
         out.append("\n" + INDENT * depth + "]")
     else:
         out.append(_scalar(value))
