@@ -8,10 +8,8 @@ endpoints is still judged once."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 from mailtls.models import Endpoint
@@ -28,6 +26,10 @@ def audit_endpoints(endpoints: Sequence[Endpoint], auditor: Auditor) -> list[End
     workers = pool_size(endpoints, auditor.options.pool_from)
     if workers < 2:
         return [auditor.endpoint(e) for e in endpoints]
+    # Imported here: 8 ms that an audit of a few files does not pay.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     global _job
     shares = _shares(endpoints, workers)
     results: dict[int, EndpointResult] = {}
@@ -47,7 +49,7 @@ def audit_endpoints(endpoints: Sequence[Endpoint], auditor: Auditor) -> list[End
 def pool_size(endpoints: Sequence[Endpoint], pool_from: int | None) -> int:
     """How many processes to audit with: 1 below `pool_from` files, or where there is
     one core, or no fork (a fresh interpreter per worker costs more than it saves)."""
-    if pool_from is None or "fork" not in multiprocessing.get_all_start_methods():
+    if pool_from is None or not hasattr(os, "fork"):
         return 1
     if pool_from and len({f for e in endpoints for f in e.files()}) < pool_from:
         return 1
