@@ -3,6 +3,8 @@ pool giving the serial report, no check comparing every endpoint with every othe
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,12 @@ from mailtls import audit as audit_module
 from mailtls.audit import Auditor, audit
 from mailtls.checks import chain as chain_checks
 from mailtls.checks import consistency, files
+from mailtls.config.discover import read_all
+from mailtls.models import Endpoint
 from mailtls.pki import chain as pki_chain
 from mailtls.pool import pool_size
 from mailtls.report import json as json_report
+from tests.conftest import ROOT
 from tests.hosts import multitenant, options
 
 
@@ -108,3 +113,31 @@ def test_no_check_is_quadratic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert sum(c.calls for c in signatures) < 10 * endpoints
     assert sum(c.calls for c in comparisons) < 5 * endpoints
     assert comparisons[0].calls >= 1000  # each name of both daemons is compared, once
+
+
+def test_the_pool_does_not_write_buffered_output_twice(tmp_path: Path) -> None:
+    """What the caller printed but not yet flushed when the workers fork is written once
+    (multiprocessing flushes the streams before it forks; a bare os.fork would not)."""
+    multitenant(tmp_path, 6)
+    if pool_size(multitenant_endpoints(tmp_path), 0) < 2:
+        pytest.skip("one core here: the pool is not used")
+    script = (
+        "import sys\n"
+        "from tests.hosts import options\n"
+        "from mailtls.audit import audit\n"
+        "from mailtls.config.discover import read_all\n"
+        "from pathlib import Path\n"
+        f"root = Path({str(tmp_path)!r})\n"
+        "config = read_all([str(root / 'dovecot.conf'), str(root / 'postfix')], {})\n"
+        "print('before the audit')\n"
+        "report = audit(config, options(root, 0))\n"
+        "print(len(report.findings))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.count("before the audit") == 1
+
+
+def multitenant_endpoints(root: Path) -> tuple[Endpoint, ...]:
+    return read_all([str(root / "dovecot.conf"), str(root / "postfix")], {}).endpoints
