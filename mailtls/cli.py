@@ -130,7 +130,7 @@ def audit(
 
         result = live_report(result, config.listeners, host)
     result = result.without(ignore or ())
-    sys.stdout.write(_render(result, output))
+    _emit(result, output)
     failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
     raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
 
@@ -249,16 +249,22 @@ def probe(
 
     options = _audit_options(ca_file, None, at, None, system_trust)
     report = probe_report(targets(address, starttls, servername), options, timeout)
-    sys.stdout.write(_render(report, output))
+    _emit(report, output)
     failing = [f for f in report.findings if f.severity is Severity.ERROR]
     raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
 
 
-def _render(report: Report, output: Format) -> str:
+def _emit(report: Report, output: Format) -> None:
     if output is Format.JSON:
         from mailtls.report import json
 
-        return json.render(report)
+        for piece in json.chunks(report):  # a big host's report is never whole in memory
+            sys.stdout.write(piece)
+        return
+    sys.stdout.write(_render(report, output))
+
+
+def _render(report: Report, output: Format) -> str:
     if output is Format.YAML:
         from mailtls.report import yaml
 

@@ -9,6 +9,7 @@ encoded again."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from mailtls.gcpause import collector_paused
@@ -20,11 +21,30 @@ _string = json.encoder.encode_basestring
 
 
 def render(report: Report) -> str:
-    out: list[str] = []
+    return "".join(chunks(report))
+
+
+def chunks(report: Report) -> Iterator[str]:
+    """The report in pieces of one endpoint or finding each: written out as they come, a
+    20,000-endpoint report (50 MB) is never whole in memory, nor encoded whole."""
     with collector_paused():
-        _write(document(report), 0, out, {})
-    out.append("\n")
-    return "".join(out)
+        data = document(report)
+        memo: dict[tuple[int, int], str] = {}
+        yield "{"
+        for index, (name, value) in enumerate(data.items()):
+            key = ("\n" if index == 0 else ",\n") + INDENT + _string(name) + ": "
+            if not isinstance(value, list) or not value:
+                out = [key]
+                _write(value, 1, out, memo)
+                yield "".join(out)
+                continue
+            yield key + "["
+            for number, item in enumerate(value):
+                out = ["\n" if number == 0 else ",\n", INDENT * 2]
+                _write(item, 2, out, memo)
+                yield "".join(out)
+            yield "\n" + INDENT + "]"
+        yield "\n}\n"
 
 
 def dumps(value: Any) -> str:
@@ -44,11 +64,8 @@ def _write(value: Any, depth: int, out: list[str], memo: dict[tuple[int, int], s
         inner = "\n" + INDENT * (depth + 1)
         out.append("[")
         for index, item in enumerate(value):
-            start = len(out)
             out.append(inner if index == 0 else "," + inner)
             _write(item, depth + 1, out, memo)
-            if depth < 2:  # an endpoint or a finding: one string, not a thousand small ones
-                out[start:] = ["".join(out[start:])]
         out.append("\n" + INDENT * depth + "]")
     else:
         out.append(_scalar(value))
