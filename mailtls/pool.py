@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from mailtls.models import Endpoint
@@ -26,24 +27,37 @@ def audit_endpoints(endpoints: Sequence[Endpoint], auditor: Auditor) -> list[End
     workers = pool_size(endpoints, auditor.options.pool_from)
     if workers < 2:
         return [auditor.endpoint(e) for e in endpoints]
-    # Imported here: 8 ms that an audit of a few files does not pay.
+    # Imported here: 22 ms that an audit of a few files does not pay.
+    from concurrent.futures.process import BrokenProcessPool
+
+    results: dict[int, EndpointResult] = {}
+    # No fork (a process limit, memory) or a worker killed: what is left is done here.
+    with suppress(OSError, BrokenProcessPool):
+        _run(endpoints, auditor, _shares(endpoints, workers), results)
+    return [results[i] if i in results else auditor.endpoint(e) for i, e in enumerate(endpoints)]
+
+
+def _run(
+    endpoints: Sequence[Endpoint],
+    auditor: Auditor,
+    shares: list[list[int]],
+    results: dict[int, EndpointResult],
+) -> None:
+    """This process audits the first share while workers audit the others."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     global _job
-    shares = _shares(endpoints, workers)
-    results: dict[int, EndpointResult] = {}
     _job = (auditor, endpoints)
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
+        with ProcessPoolExecutor(len(shares) - 1, mp_context=context) as pool:
             futures = [pool.submit(_audit_share, share) for share in shares[1:]]
             results.update((i, auditor.endpoint(endpoints[i])) for i in shares[0])
             for share, future in zip(shares[1:], futures, strict=True):
                 results.update(zip(share, future.result(), strict=True))
     finally:
         _job = None
-    return [results[i] for i in range(len(endpoints))]
 
 
 def pool_size(endpoints: Sequence[Endpoint], pool_from: int | None) -> int:

@@ -3,6 +3,7 @@ pool giving the serial report, no check comparing every endpoint with every othe
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -141,3 +142,16 @@ def test_the_pool_does_not_write_buffered_output_twice(tmp_path: Path) -> None:
 
 def multitenant_endpoints(root: Path) -> tuple[Endpoint, ...]:
     return read_all([str(root / "dovecot.conf"), str(root / "postfix")], {}).endpoints
+
+
+def test_no_fork_means_a_serial_audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the system refuses another process (a process limit), the audit is done here,
+    with the same report."""
+    config = multitenant(tmp_path, 12)
+    serial = audit(config, options(tmp_path, None))
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    assert audit(config, options(tmp_path, 0)) == serial
