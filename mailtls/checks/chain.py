@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.x509 import verification
@@ -32,6 +32,11 @@ class ChainContext:
     trust: CertPool
     candidates: Candidates
     store: verification.Store | None
+    # Path validation of each served chain, by its certificates and leaf: the same files
+    # named by Dovecot and by Postfix are validated once.
+    validations: dict[tuple[tuple[x509.Certificate, ...], int], Validation] = field(
+        default_factory=dict, compare=False
+    )
 
 
 def _name(cert: x509.Certificate | x509.Name) -> str:
@@ -49,7 +54,11 @@ def chain_findings(
     then its issuers, perhaps the root), only the date checks remain. Anything else is taken
     apart signature by signature to say what is wrong."""
     served = group.certs[leaf]
-    validation = validate(served, group.certs, context.store, context.at, dns_names(served))
+    key = (tuple(group.certs), leaf)
+    validation = context.validations.get(key)
+    if validation is None:
+        validation = validate(served, group.certs, context.store, context.at, dns_names(served))
+        context.validations[key] = validation
     built = validation.built
     if leaf == 0 and built is not None and _served_as_built(group.certs, built):
         return list(_valid_path(endpoint, group, built)), validation

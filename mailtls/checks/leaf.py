@@ -21,13 +21,19 @@ MAX_RSA_BITS = 8192
 def leaf_findings(
     endpoint: Endpoint, leaf: x509.Certificate, path: str, at: dt.datetime, warn_days: int | None
 ) -> Iterator[Finding]:
-    yield from _dates(endpoint, leaf, path, at, warn_days)
-    yield from _names(endpoint, leaf, path)
+    yield from date_findings(endpoint, leaf, path, at, warn_days)
+    yield from name_findings(endpoint, leaf, path)
+    yield from fitness_findings(endpoint, leaf, path)
+
+
+def fitness_findings(endpoint: Endpoint, leaf: x509.Certificate, path: str) -> Iterator[Finding]:
+    """Key strength, signature hash, what the certificate is for: the same for every
+    endpoint of a role that serves it (names are not looked at)."""
     yield from _strength(endpoint, leaf, path)
     yield from _purpose(endpoint, leaf, path)
 
 
-def _dates(
+def date_findings(
     endpoint: Endpoint, leaf: x509.Certificate, path: str, at: dt.datetime, warn_days: int | None
 ) -> Iterator[Finding]:
     start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
@@ -77,7 +83,7 @@ def covers(pattern: str, name: str) -> bool:
     return False
 
 
-def _names(endpoint: Endpoint, leaf: x509.Certificate, path: str) -> Iterator[Finding]:
+def name_findings(endpoint: Endpoint, leaf: x509.Certificate, path: str) -> Iterator[Finding]:
     sans = dns_names(leaf)
     for name in endpoint.names:
         wanted = name.lower().lstrip(".")  # Postfix SNI `.example.org`: its parent domain too

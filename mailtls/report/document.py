@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from mailtls import __version__
-from mailtls.models import Endpoint, Finding, Location, Report, ServedChain
+from mailtls.models import CertInfo, Endpoint, Finding, Location, Report, ServedChain
 
 SCHEMA = 1
 
@@ -15,18 +14,42 @@ def _where(location: Location | None) -> str | None:
     return str(location) if location else None
 
 
-def chain_data(chain: ServedChain) -> dict[str, Any]:
-    if chain.listener:
-        return {"listener": chain.listener, "certs": [dataclasses.asdict(c) for c in chain.certs]}
-    return {
-        "key_file": chain.key_file,
-        "trusted": chain.trusted,
-        "certs": [dataclasses.asdict(cert) for cert in chain.certs],
+CertMemo = dict[CertInfo, dict[str, Any]]
+
+
+def cert_data(cert: CertInfo, memo: CertMemo | None = None) -> dict[str, Any]:
+    """A certificate's fields; with `memo`, one dict per certificate however many chains
+    hold it (an intermediate is in thousands), which the JSON writer encodes once."""
+    if memo is not None and cert in memo:
+        return memo[cert]
+    data = {
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "serial": cert.serial,
+        "not_before": cert.not_before,
+        "not_after": cert.not_after,
+        "sha256": cert.sha256,
+        "key_type": cert.key_type,
+        "key_size": cert.key_size,
+        "is_ca": cert.is_ca,
+        "self_signed": cert.self_signed,
     }
+    if memo is not None:
+        memo[cert] = data
+    return data
 
 
-def endpoint_data(endpoint: Endpoint, chains: list[ServedChain]) -> dict[str, Any]:
-    on_disk = [c for c in chains if not c.listener]
+def chain_data(chain: ServedChain, memo: CertMemo | None = None) -> dict[str, Any]:
+    certs = [cert_data(c, memo) for c in chain.certs]
+    if chain.listener:
+        return {"listener": chain.listener, "certs": certs}
+    return {"key_file": chain.key_file, "trusted": chain.trusted, "certs": certs}
+
+
+def endpoint_data(
+    endpoint: Endpoint, chains: list[ServedChain], memo: CertMemo | None = None
+) -> dict[str, Any]:
+    on_disk = [chain_data(c, memo) for c in chains if not c.listener]
     return {
         "id": endpoint.id,
         "service": endpoint.service,
@@ -41,9 +64,9 @@ def endpoint_data(endpoint: Endpoint, chains: list[ServedChain]) -> dict[str, An
         "enabled": endpoint.enabled,
         "services": list(endpoint.services),
         "config": endpoint.config,
-        "chain": chain_data(on_disk[0])["certs"] if on_disk else [],
-        "chains": [chain_data(c) for c in on_disk],
-        "served": [chain_data(c) for c in chains if c.listener],
+        "chain": list(on_disk[0]["certs"]) if on_disk else [],
+        "chains": on_disk,
+        "served": [chain_data(c, memo) for c in chains if c.listener],
     }
 
 
@@ -69,11 +92,12 @@ def chains_by_endpoint(report: Report) -> dict[str, list[ServedChain]]:
 
 def document(report: Report) -> dict[str, Any]:
     chains = chains_by_endpoint(report)
+    memo: CertMemo = {}
     return {
         "schema": SCHEMA,
         "mailtls": __version__,
         "at": report.at,
         "configs": list(report.configs),
-        "endpoints": [endpoint_data(e, chains.get(e.id, [])) for e in report.endpoints],
+        "endpoints": [endpoint_data(e, chains.get(e.id, []), memo) for e in report.endpoints],
         "findings": [finding_data(f) for f in report.findings],
     }

@@ -58,10 +58,15 @@ def emit(
     warn_days: int | None = None,
 ) -> int:
     """Write the report where asked and return the exit code."""
-    rendered = render(report, output, started, warn_days)
-    if to_file is None:
-        sys.stdout.write(rendered)
+    if output is Format.JSON and to_file is None:
+        from mailtls.report import json
+
+        for piece in json.chunks(report):  # a big host's report is never whole in memory
+            sys.stdout.write(piece)
+    elif to_file is None:
+        sys.stdout.write(render(report, output, started, warn_days))
     else:
+        rendered = render(report, output, started, warn_days)
         from mailtls.fix.apply import write_report
 
         write_report(to_file, rendered.encode())

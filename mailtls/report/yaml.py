@@ -15,6 +15,9 @@ def render(report: Report) -> str:
     yaml.default_flow_style = False
     yaml.allow_unicode = False  # U+202E and undecodable file-name bytes as escapes, not raw
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    # The document shares one dict per certificate among the chains that hold it: written
+    # out in full each time, as JSON does, not as YAML anchors and aliases.
+    yaml.representer.ignore_aliases = lambda _data: True
     out = io.StringIO()
     yaml.dump(document(report), out)
     return out.getvalue()
