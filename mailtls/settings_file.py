@@ -102,6 +102,19 @@ def _takes_list(key: str) -> bool:
 
 
 def _edited(text: str, path: str, key: str, value: Any) -> str:
+    """The file with KEY set: the value's own bytes replaced where the layout allows (every
+    other byte kept), else the document rewritten by ruamel.yaml (comments and order kept)."""
+    from mailtls.yaml_edit import set_in_text
+
+    section, _, leaf = key.rpartition(".")
+    spliced = set_in_text(text, section, leaf, value)
+    field, check = KEYS[key]
+    if spliced is not None and getattr(parse(spliced, path), field) == check(value):
+        return spliced
+    return _rewritten(text, path, section, leaf, value)
+
+
+def _rewritten(text: str, path: str, section: str, leaf: str, value: Any) -> str:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     from mailtls.settings import load_document, round_trip
@@ -109,7 +122,6 @@ def _edited(text: str, path: str, key: str, value: Any) -> str:
     document = load_document(text, path)
     if document is None:
         document = CommentedMap()
-    section, _, leaf = key.rpartition(".")
     holder = document
     if section:
         if document.get(section) is None:
