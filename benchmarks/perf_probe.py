@@ -171,8 +171,8 @@ def stages(count: int) -> None:
     import gc
 
     from mailtls.audit import audit
-    from mailtls.cli import _audit_options
     from mailtls.config.discover import read_all
+    from mailtls.merge import Given, merged
     from mailtls.report import json as json_report
 
     args = command(count)
@@ -180,7 +180,8 @@ def stages(count: int) -> None:
     config = read_all(args[1:3], {})
     read = time.perf_counter()
     cpu_before = time.process_time()
-    options = _audit_options([args[6]], None, AT, None, True)
+    given = Given(ca_files=[args[6]], at=AT, system_trust=True)
+    options = merged(given, {}).audit  # no MAILTLS_CONFIG: /etc/mailtls/config.yaml or defaults
     pool_from = os.environ.get("PERF_POOL_FROM")  # unset: the default; "none": serial
     if pool_from:
         options = replace(options, pool_from=None if pool_from == "none" else int(pool_from))

@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mailtls import __version__
+from mailtls.cli_config import ConfigFile, config_app
 from mailtls.errors import EXIT_ERROR, MailtlsError, UsageError
-from mailtls.models import Severity
+from mailtls.merge import Given
+from mailtls.models import ConfigResult, Severity
 from mailtls.report.emit import Format, emit
 from mailtls.report.escape import safe
 
 if TYPE_CHECKING:
-    from mailtls.audit import AuditOptions
+    from mailtls.merge import Effective
 
 EXIT_CODES = """Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it;
 2 usage error, unreadable configuration or internal error."""
@@ -24,7 +27,6 @@ FIX_EXIT_CODES = """Exit codes: 0 nothing to fix, or all fixed; 1 problems remai
 could not fix (each said why); 2 usage or configuration error, or a write that failed (the
 file is left as it was)."""
 
-MAX_WARN_DAYS = 36500  # a century; a timedelta overflows past 999,999,999 days
 HOOK_EXIT_CODES = """Exit codes: 0 all is well (one line on stdout); 1 problems remain, or a
 listener does not serve what is on disk (the backups were put back); 2 usage or configuration
 error, a write or a reload that failed (the backups were put back)."""
@@ -58,7 +60,12 @@ At = Annotated[
     str | None, typer.Option("--at", help="Judge validity at this time (ISO 8601, UTC), not now.")
 ]
 SystemTrust = Annotated[
-    bool, typer.Option("--system-trust/--no-system-trust", help="Trust the system's CAs.")
+    bool | None,
+    typer.Option(
+        "--system-trust/--no-system-trust",
+        help="Trust the system's CAs (default: yes, or system_trust in the config file).",
+        show_default=False,
+    ),
 ]
 FormatOption = Annotated[
     Format,
@@ -87,6 +94,9 @@ Names = Annotated[
     list[str] | None,
     typer.Option("--name", help="For a certificate file: a name it must cover (repeatable)."),
 ]
+
+
+app.add_typer(config_app, name="config")
 
 
 @app.callback()
@@ -120,7 +130,8 @@ def audit(
             " of the certificate's lifetime).",
         ),
     ] = None,
-    system_trust: SystemTrust = True,
+    system_trust: SystemTrust = None,
+    config: ConfigFile = None,
     live: Annotated[
         bool,
         typer.Option("--live", help="Also connect to each listener and compare what it serves."),
@@ -137,39 +148,56 @@ def audit(
     from mailtls.config.discover import read_all
 
     started = time.monotonic()
-    options = _audit_options(ca_file, intermediates, at, warn_days, system_trust)
-    config = read_all(paths or [], os.environ, key_file=key, names=name or ())
-    result = audit(config, options)
+    _, run = _merged(
+        config,
+        paths,
+        ca_file,
+        intermediates,
+        at,
+        system_trust,
+        Given(warn_days=warn_days, ignore=ignore, host=host),
+    )
+    read = read_all(list(run.paths), os.environ, key_file=key, names=name or ())
+    result = audit(read, run.audit)
     if live:
         from mailtls.probe.live import live_report
 
-        result = live_report(result, config.listeners, host)
-    result = result.without(ignore or ())
+        result = live_report(result, read.listeners, run.host, run.timeout)
+    result = run.filtered(result)
     code = emit(
-        result, output, to_file=to_file, fail_on=fail_on, started=started, warn_days=warn_days
+        result,
+        output,
+        to_file=to_file,
+        fail_on=fail_on,
+        started=started,
+        warn_days=run.audit.warn_days,
     )
     raise typer.Exit(code)
 
 
-def _audit_options(
+def _merged(
+    config: str | None,
+    paths: list[str] | None,
     ca_file: list[str] | None,
     intermediates: list[str] | None,
     at: str | None,
-    warn_days: int | None,
-    system_trust: bool,
-) -> AuditOptions:
-    from mailtls.audit import AuditOptions
-    from mailtls.clock import parse_time
+    system_trust: bool | None,
+    more: Given | None = None,
+) -> tuple[Given, Effective]:
+    """The configuration file under the command line (mailtls/merge.py); `more` holds the
+    options only some commands have."""
+    from mailtls.merge import merged
 
-    if warn_days is not None and not 0 <= warn_days <= MAX_WARN_DAYS:
-        raise UsageError(f"--warn-days {warn_days}: give 0 to {MAX_WARN_DAYS} days")
-    return AuditOptions(
-        at=parse_time(at),
-        ca_files=tuple(ca_file or ()),
-        intermediates=tuple(intermediates or ()),
-        warn_days=warn_days,
+    given = replace(
+        more or Given(),
+        config=config,
+        paths=tuple(paths or ()),
+        ca_files=ca_file,
+        intermediates=intermediates,
+        at=at,
         system_trust=system_trust,
     )
+    return given, merged(given, os.environ)
 
 
 @app.command(epilog=FIX_EXIT_CODES)
@@ -210,30 +238,35 @@ def fix(
     ca_file: CaFile = None,
     intermediates: Intermediates = None,
     at: At = None,
-    system_trust: SystemTrust = True,
+    system_trust: SystemTrust = None,
+    config: ConfigFile = None,
     key: KeyFile = None,
     name: Names = None,
 ) -> None:
     """Complete and reorder certificate chains in place: safely, with backups."""
     from mailtls.config.discover import read_all
-    from mailtls.fix.run import FixOptions, exit_code
+    from mailtls.fix.run import exit_code
     from mailtls.fix.run import fix as run_fix
+    from mailtls.merge import fix_options
     from mailtls.report import fix_text
 
-    options = FixOptions(
-        audit=_audit_options(ca_file, intermediates, at, None, system_trust),
-        backup=backup,
-        backup_dir=backup_dir,
-        dry_run=dry_run,
-        offline=offline,
-        reload=reload,
-        dovecot_command=dovecot_reload,
-        postfix_command=postfix_reload,
-        edit_config=edit_config,
-        reread=lambda: read_all(paths or [], os.environ, key_file=key, names=name or ()),
+    given, run = _merged(
+        config,
+        paths,
+        ca_file,
+        intermediates,
+        at,
+        system_trust,
+        Given(backup_dir=backup_dir, dovecot_reload=dovecot_reload, postfix_reload=postfix_reload),
     )
-    config = read_all(paths or [], os.environ, key_file=key, names=name or ())
-    result = run_fix(config, options)
+    options = fix_options(
+        given, run, backup=backup, dry_run=dry_run, offline=offline, reload=reload
+    )
+
+    def reread() -> ConfigResult:
+        return read_all(list(run.paths), os.environ, key_file=key, names=name or ())
+
+    result = run_fix(reread(), replace(options, edit_config=edit_config, reread=reread))
     sys.stdout.write(fix_text.render(result, dry_run=dry_run, diff=diff))
     raise typer.Exit(exit_code(result, dry_run))
 
@@ -291,27 +324,40 @@ def hook(
     ca_file: CaFile = None,
     intermediates: Intermediates = None,
     at: At = None,
-    system_trust: SystemTrust = True,
+    system_trust: SystemTrust = None,
+    config: ConfigFile = None,
 ) -> None:
     """Deploy hook of certbot, acme.sh and dehydrated: fix, reload, check what is served.
     `mailtls hook install|uninstall certbot|acme.sh|dehydrated` puts it in place."""
-    from mailtls.fix.run import FixOptions
+    from mailtls.hook.env import split_dehydrated
     from mailtls.hook.log import hook_logger
     from mailtls.hook.run import HookOptions, run_hook
+    from mailtls.merge import fix_options
 
-    options = HookOptions(
-        FixOptions(
-            audit=_audit_options(ca_file, intermediates, at, None, system_trust),
+    paths, dehydrated = split_dehydrated(list(args or ()))
+    given, run = _merged(
+        config,
+        paths,
+        ca_file,
+        intermediates,
+        at,
+        system_trust,
+        Given(
             backup_dir=backup_dir,
-            offline=offline,
-            dovecot_command=dovecot_reload,
-            postfix_command=postfix_reload,
+            dovecot_reload=dovecot_reload,
+            postfix_reload=postfix_reload,
+            host=host,
         ),
-        every=every,
-        host=host,
-        wait=wait,
     )
-    result = run_hook(list(args or ()), dict(os.environ), options, hook_logger().info)
+    options = HookOptions(
+        fix_options(given, run, offline=offline),
+        every=every,
+        host=run.host,
+        wait=wait,
+        timeout=run.timeout,
+    )
+    args = [*run.paths, *dehydrated]
+    result = run_hook(args, dict(os.environ), options, hook_logger().info)
     if result is not None:
         sys.stdout.write("\n".join([result.summary, *result.problems]) + "\n")
         raise typer.Exit(result.code)
@@ -371,20 +417,23 @@ def probe(
         str | None, typer.Option("--servername", help="The SNI name to send.")
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per listener, all steps.")
-    ] = 10.0,
+        float | None,
+        typer.Option("--timeout", help="Seconds per listener, all steps (default: 10)."),
+    ] = None,
     output: FormatOption = Format.TEXT,
     to_file: OutputFile = None,
     ca_file: CaFile = None,
     at: At = None,
-    system_trust: SystemTrust = True,
+    system_trust: SystemTrust = None,
+    config: ConfigFile = None,
 ) -> None:
     """Connect like a mail client and judge the chain the server actually sends."""
     from mailtls.probe.run import probe_report, targets
 
     started = time.monotonic()
-    options = _audit_options(ca_file, None, at, None, system_trust)
-    report = probe_report(targets(address, starttls, servername), options, timeout)
+    _, run = _merged(config, None, ca_file, None, at, system_trust, Given(timeout=timeout))
+    report = probe_report(targets(address, starttls, servername), run.audit, run.timeout)
+    report = run.filtered(report)
     raise typer.Exit(emit(report, output, to_file=to_file, fail_on=Severity.ERROR, started=started))
 
 

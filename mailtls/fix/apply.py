@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import errno
 import os
+import re
 import secrets
 import signal
 import stat
@@ -224,6 +225,30 @@ def backups_of(path: str, backup_dir: str | None) -> list[str]:
         return []
     found = [n for n in names if n.startswith(prefix) and n.endswith(BACKUP_SUFFIX)]
     return [os.path.join(folder, n) for n in sorted(found)]
+
+
+def prune_backups(
+    folder: int, path: str, backup_dir: str | None, keep: int, spare: str
+) -> list[str]:
+    """Remove all but the `keep` newest mailtls backups of `path` from `folder` (a descriptor
+    of where they are), never `spare` (the one just made, whatever its clock said). Only
+    regular files named exactly as `backup_name` names them are touched."""
+    sample = os.path.basename(backup_name(path, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), backup_dir))
+    prefix = sample[: sample.rindex(".mailtls-") + len(".mailtls-")]
+    ours = re.compile(re.escape(prefix) + r"[0-9]{8}T[0-9]{12}Z" + re.escape(BACKUP_SUFFIX))
+    found = []
+    for name in os.listdir(folder):
+        if not ours.fullmatch(name) or name == os.path.basename(spare):
+            continue
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                found.append(name)
+    removed = []
+    for name in sorted(found)[: max(0, len(found) - (keep - 1))]:  # `spare` is one of `keep`
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=folder)
+            removed.append(name)
+    return removed
 
 
 def restore(path: str, backup_dir: str | None, backup: str | None = None) -> str:

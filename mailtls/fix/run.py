@@ -15,7 +15,14 @@ from mailtls.checks.chain import ChainContext
 from mailtls.checks.files import Served, served_groups
 from mailtls.checks.registry import CODES
 from mailtls.fix.aia import AiaFetcher
-from mailtls.fix.apply import WriteError, Written, apply_change, open_backup_dir, sweep_stale
+from mailtls.fix.apply import (
+    WriteError,
+    Written,
+    apply_change,
+    open_backup_dir,
+    prune_backups,
+    sweep_stale,
+)
 from mailtls.fix.chain import Source, build_chain
 from mailtls.fix.config_plan import ConfigEdit, Repoint
 from mailtls.fix.config_write import EditOutcome, plan_edits, write_edit
@@ -41,6 +48,7 @@ class FixOptions:
     postfix_command: str | None = None
     edit_config: bool = False  # repoint lines naming a lineage's cert.pem at its full chain
     reread: Callable[[], ConfigResult] | None = None  # the configuration, read again
+    keep_backups: int | None = None  # None: keep every backup
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class FixResult:
     repoints: list[Repoint] = field(default_factory=list)
     config_edits: list[ConfigEdit] = field(default_factory=list)  # planned (--edit-config)
     edited: list[EditOutcome] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)  # older backups removed (keep_backups)
 
 
 def fix(config: ConfigResult, options: FixOptions, fetcher: AiaFetcher | None = None) -> FixResult:
@@ -178,20 +187,26 @@ def _write_one(
     result: FixResult,
 ) -> None:
     try:
-        result.written.append(
-            apply_change(
-                target,
-                change.new,
-                backup=options.backup,
-                backup_dir=backup_dir,
-                private=change.holds_key,
-                now=now,
-            )
+        written = apply_change(
+            target,
+            change.new,
+            backup=options.backup,
+            backup_dir=backup_dir,
+            private=change.holds_key,
+            now=now,
         )
     except WriteError as error:
         result.failed.append(Failure(change.path, str(error)))
+        return
     except FileChanged as error:
         result.skipped.append(_skip("changed-during-fix", change.path, change.endpoints, error))
+        return
+    result.written.append(written)
+    if written.backup and options.keep_backups:
+        folder, named = (backup_dir[1], backup_dir[0]) if backup_dir else (target.folder, None)
+        with contextlib.suppress(OSError):  # a backup too many is no reason to fail the fix
+            found = prune_backups(folder, written.path, named, options.keep_backups, written.backup)
+            result.pruned += found
 
 
 def _steps(

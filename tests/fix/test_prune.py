@@ -1,0 +1,115 @@
+"""backups.keep: after a fix, only the newest mailtls backups of each file written stay; no
+other file is ever touched."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from mailtls.audit import AuditOptions
+from mailtls.config.discover import read_all
+from mailtls.fix.apply import backup_name, backups_of, prune_backups
+from mailtls.fix.run import FixOptions, fix
+from tests.fix.test_fix import AT, TRUST, dovecot_server, pki
+
+DAY = dt.timedelta(days=1)
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def plant(path: str, backup_dir: str | None, days: int) -> list[str]:
+    """`days` backups of `path`, a day apart, oldest first."""
+    names = [backup_name(path, START + i * DAY, backup_dir) for i in range(days)]
+    for name in names:
+        Path(name).write_bytes(b"old\n")
+    return names
+
+
+def neighbours(folder: Path) -> dict[str, bytes]:
+    """Files that look like ours but are not: each must survive."""
+    files = {
+        "cert.pem.mailtls-20260101T000000000000Z.bak.orig": b"a",  # more after the suffix
+        "cert.pem.mailtls-2026.bak": b"b",  # not our stamp
+        "xcert.pem.mailtls-20250101T000000000000Z.bak": b"c",  # another file's backup
+        "other.pem.mailtls-20250101T000000000000Z.bak": b"d",
+        "cert.pem.bak": b"e",  # someone else's naming
+        "cert.pem": b"the certificate",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return files
+
+
+def test_keeps_the_newest_and_touches_nothing_else(tmp_path: Path) -> None:
+    cert = str(tmp_path / "cert.pem")
+    planted = plant(cert, None, 5)
+    others = neighbours(tmp_path)
+    os.symlink("/etc/passwd", tmp_path / "cert.pem.mailtls-20240101T000000000000Z.bak")
+    (tmp_path / "cert.pem.mailtls-20240102T000000000000Z.bak").mkdir()
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        removed = prune_backups(folder, cert, None, 3, planted[-1])
+    finally:
+        os.close(folder)
+    assert removed == [os.path.basename(n) for n in planted[:2]]
+    assert [os.path.exists(n) for n in planted] == [False, False, True, True, True]
+    assert (tmp_path / "cert.pem.mailtls-20240101T000000000000Z.bak").is_symlink()
+    assert (tmp_path / "cert.pem.mailtls-20240102T000000000000Z.bak").is_dir()
+    assert {n: (tmp_path / n).read_bytes() for n in others} == others
+
+
+def test_the_backup_just_made_stays_even_if_its_clock_was_behind(tmp_path: Path) -> None:
+    """A clock set back makes today's backup sort as the oldest: it is spared anyway."""
+    cert = str(tmp_path / "cert.pem")
+    planted = plant(cert, None, 4)
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        prune_backups(folder, cert, None, 1, planted[0])
+    finally:
+        os.close(folder)
+    assert backups_of(cert, None) == [planted[0]]
+
+
+def run_fix(conf: Path, backup_dir: str | None, keep: int | None) -> list[str]:
+    settings = AuditOptions(at=AT, ca_files=TRUST, system_trust=False)
+    options = FixOptions(
+        audit=settings,
+        offline=True,
+        backup_dir=backup_dir,
+        keep_backups=keep,
+        lock_file=str(conf.parent / "lock"),
+    )
+    intermediates = read_all([str(conf)], {})
+    return fix(intermediates, options).pruned
+
+
+def broken_server(tmp_path: Path) -> Path:
+    """A leaf whose intermediate sits beside it: fix completes the chain."""
+    conf = dovecot_server(tmp_path, pki("leaf-2026.pem"), pki("leaf-2026.key"))
+    (tmp_path / "ssl" / "issuing-r2.pem").write_bytes(pki("issuing-r2.pem"))
+    return conf
+
+
+def test_a_fix_prunes_beside_the_file(tmp_path: Path) -> None:
+    conf = broken_server(tmp_path)
+    cert = os.path.realpath(tmp_path / "ssl" / "cert.pem")
+    planted = plant(cert, None, 4)
+    pruned = run_fix(conf, None, keep=2)
+    assert pruned == [os.path.basename(n) for n in planted[:3]]
+    kept = backups_of(cert, None)
+    assert len(kept) == 2 and kept[0] == planted[-1]
+    assert Path(kept[1]).read_bytes() == pki("leaf-2026.pem")  # this run's backup
+
+
+def test_a_fix_prunes_in_the_backup_dir_and_keeps_all_by_default(tmp_path: Path) -> None:
+    conf = broken_server(tmp_path)
+    cert = os.path.realpath(tmp_path / "ssl" / "cert.pem")
+    backups = tmp_path / "backups"
+    backups.mkdir(mode=0o700)
+    planted = plant(cert, str(backups), 3)
+    assert run_fix(conf, str(backups), keep=None) == []
+    assert len(backups_of(cert, str(backups))) == 4
+    (tmp_path / "ssl" / "cert.pem").write_bytes(pki("leaf-2026.pem"))  # broken again
+    pruned = run_fix(conf, str(backups), keep=1)
+    assert pruned == [os.path.basename(n) for n in planted] + [pruned[-1]]
+    assert len(backups_of(cert, str(backups))) == 1
