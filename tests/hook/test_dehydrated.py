@@ -18,6 +18,7 @@ from tests.daemons import dovecot, postfix
 from tests.hook.acme import NAME, Pebble, dehydrated, listeners, pebble, verify
 
 MAILTLS = str(Path(sys.executable).parent / "mailtls")
+NAMES = ("-d", NAME, "-d", "imap.example.org")  # one certificate, two names
 
 # dehydrated calls its HOOK at every step (and once with a made-up name, to see that unknown
 # steps are ignored); $4 is the leaf alone, the admin's deploy step copies just that.
@@ -32,7 +33,7 @@ esac
 
 def issue_first(state: Path, server: Pebble, ssl: Path) -> None:
     """The first issuance, deployed by hand the right way (full chain): all is well."""
-    for args in (["--register", "--accept-terms"], ["-c", "-d", NAME]):
+    for args in (["--register", "--accept-terms"], ["-c", *NAMES]):
         done = dehydrated(state, server, None, *args)
         assert done.returncode == 0, done.stdout + done.stderr
     certs = state / "base" / "certs" / NAME
@@ -45,7 +46,7 @@ def renew(state: Path, server: Pebble, hook: Path) -> subprocess.CompletedProces
     """pebble restarted, on other ports (a new CA URL): register again, then force it."""
     registered = dehydrated(state, server, hook, "--register", "--accept-terms")
     assert registered.returncode == 0, registered.stdout + registered.stderr
-    return dehydrated(state, server, hook, "-c", "-d", NAME, "--force")
+    return dehydrated(state, server, hook, "-c", *NAMES, "--force")
 
 
 def test_dehydrated_renewal_with_a_new_intermediate(tmp_path: Path) -> None:
@@ -76,7 +77,8 @@ def test_dehydrated_renewal_with_a_new_intermediate(tmp_path: Path) -> None:
         assert renewed.returncode == 0, renewed.stdout + renewed.stderr
         summary = "mailtls hook: 1 file fixed, Dovecot and Postfix reloaded, 7 listeners serve"
         assert f"{summary} the new chain\n" in renewed.stdout, renewed.stdout + renewed.stderr
-        assert f"mailtls hook: dehydrated renewed {NAME} ({NAME})" in renewed.stderr
+        # its second name came from the `altnames` dehydrated exports, not from DOMAIN
+        assert f"dehydrated renewed {NAME} ({NAME} imap.example.org)\n" in renewed.stderr
         leaf = x509.load_pem_x509_certificate((ssl / "cert.pem").read_bytes())
         renewed_leaf = (state / "base" / "certs" / NAME / "cert.pem").read_bytes()
         assert leaf == x509.load_pem_x509_certificate(renewed_leaf)
