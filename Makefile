@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix certbot pebble \
+DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix certbot pebble dehydrated \
   prometheus-node-exporter debootstrap
 # Dovecot 2.4 (Debian 13) in a chroot, the oracle of the 2.4 reader tests (built once, ~40 s):
 # ../shared/notes/dovecot24-chroot.md

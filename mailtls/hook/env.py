@@ -23,6 +23,9 @@ DEHYDRATED_OPERATIONS = frozenset(
         "generate_csr",
         "startup_hook",
         "exit_hook",
+        # called at startup and per certificate to check that the hook ignores unknown steps;
+        # an error here stops dehydrated before it renews anything
+        "this_hookscript_is_broken__dehydrated_is_working_fine__please_ignore_unknown_hooks_in_your_script",
     }
 )
 MAX_DOMAINS = 1000  # a SAN certificate holds at most a few hundred names
@@ -50,9 +53,10 @@ def split_dehydrated(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(args), []
 
 
-def from_dehydrated(args: Sequence[str]) -> Renewal | None:
+def from_dehydrated(args: Sequence[str], env: Mapping[str, str]) -> Renewal | None:
     """deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP; None for the
-    other operations (the hook has nothing to do then)."""
+    other operations (the hook has nothing to do then). DOMAIN is the certificate's first
+    name; dehydrated exports all of them in `altnames`."""
     if not args or args[0] != "deploy_cert":
         return None
     if len(args) < 6:
@@ -61,13 +65,16 @@ def from_dehydrated(args: Sequence[str]) -> Renewal | None:
             f" [TIMESTAMP]; got {len(args) - 1} argument(s)"
         )
     domain, key, cert, fullchain, chain = args[1:6]
+    names = env.get("altnames", "")
+    if domain not in names.split():  # not dehydrated's own list for this certificate
+        names = ""
     return Renewal(
         "dehydrated",
         domain,
         cert,
         (chain, fullchain),
         _present(cert, key, chain, fullchain),
-        _domains(domain),
+        _domains(f"{domain} {names}"),
     )
 
 

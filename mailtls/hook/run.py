@@ -235,7 +235,7 @@ def run_hook(
 
     paths, dehydrated = split_dehydrated(args)
     if dehydrated:
-        renewal = from_dehydrated(dehydrated)
+        renewal = from_dehydrated(dehydrated, env)
         if renewal is None:
             return None
     else:

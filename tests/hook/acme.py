@@ -1,5 +1,6 @@
-"""A local ACME server (the real pebble on 127.0.0.1, high ports) and the real certbot run
-against it, all state under the test's folder. pebble validates no challenge
+"""A local ACME server (the real pebble on 127.0.0.1, high ports) and the real certbot and
+dehydrated run against it, all state under the test's folder; the oracle for what the
+listeners serve afterwards. pebble validates no challenge
 (PEBBLE_VA_ALWAYS_VALID), so nothing leaves loopback."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import ssl
 import subprocess
 import time
@@ -16,9 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from mailtls.probe.tls import Target
 from tests.conftest import need_binary
-from tests.daemons import free_ports
+from tests.daemons import Running, free_ports
+
+NAME = "mail.example.org"
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,9 @@ def pebble(folder: Path) -> Iterator[Pebble]:
         }
     }
     (folder / "pebble.json").write_text(json.dumps(config))
+    # pebble refuses 5% of good nonces by default to test retries; dehydrated does not retry
     env = {**os.environ, "PEBBLE_VA_ALWAYS_VALID": "1", "PEBBLE_VA_NOSLEEP": "1"}
+    env["PEBBLE_WFE_NONCEREJECT"] = "0"
     log = (folder / "pebble.log").open("a")
     process = subprocess.Popen(
         [binary, "-config", str(folder / "pebble.json")], stdout=log, stderr=log, env=env
@@ -105,3 +114,51 @@ def certbot(state: Path, server: Pebble, *args: str) -> subprocess.CompletedProc
     ]  # fmt: skip
     env = {**os.environ, "REQUESTS_CA_BUNDLE": str(server.tls_cert)}
     return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
+
+
+def dehydrated(
+    state: Path, server: Pebble, hook: Path | None, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The real dehydrated with its own config file and folders under `state`. pebble's HTTPS
+    certificate reaches its curl through CURL_CA_BUNDLE (CURL_OPTS would be word-split)."""
+    binary = need_binary("dehydrated")
+    for folder in ("base", "www"):
+        (state / folder).mkdir(parents=True, exist_ok=True)
+    settings = {
+        "BASEDIR": state / "base",
+        "CERTDIR": state / "base" / "certs",
+        "ACCOUNTDIR": state / "base" / "accounts",
+        "WELLKNOWN": state / "www",
+        "CA": server.directory,
+        "CHALLENGETYPE": "http-01",
+        "KEY_ALGO": "prime256v1",
+        "PRIVATE_KEY_RENEW": "no",  # the admin copies the new leaf alone: the key stays
+        "CONTACT_EMAIL": "admin@example.test",
+    }
+    if hook is not None:
+        settings["HOOK"] = hook
+    config = state / "config"
+    config.write_text("".join(f"{key}={shlex.quote(str(v))}\n" for key, v in settings.items()))
+    env = {**os.environ, "CURL_CA_BUNDLE": str(server.tls_cert)}
+    return subprocess.run(
+        [binary, "--config", str(config), *args],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def listeners(dovecot_ports: Running, postfix_ports: Running) -> list[Target]:
+    starttls = {"imap": "imap", "pop3": "pop3", "smtp": "smtp", "submission": "submission"}
+    ports = {**dovecot_ports.ports, **postfix_ports.ports}
+    return [Target("127.0.0.1", port, starttls.get(name), NAME) for name, port in ports.items()]
+
+
+def verify(served: list[bytes], root: Path, folder: Path) -> subprocess.CompletedProcess[str]:
+    """openssl, the oracle: does the served chain lead to pebble's current root?"""
+    pems = [x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM) for der in served]
+    (folder / "leaf.pem").write_bytes(pems[0])
+    (folder / "untrusted.pem").write_bytes(b"".join(pems[1:]))
+    return subprocess.run(
+        ["openssl", "verify", "-CAfile", str(root), "-untrusted", str(folder / "untrusted.pem"),
+         str(folder / "leaf.pem")],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip

@@ -13,12 +13,11 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mailtls.probe.tls import Target, probe
+from mailtls.probe.tls import probe
 from tests.conftest import need_binary
-from tests.daemons import Running, dovecot, postfix
-from tests.hook.acme import Pebble, certbot, pebble
+from tests.daemons import dovecot, postfix
+from tests.hook.acme import NAME, Pebble, certbot, listeners, pebble, verify
 
-NAME = "mail.example.org"
 MAILTLS = str(Path(sys.executable).parent / "mailtls")
 
 HOOK = """#!/bin/sh
@@ -30,24 +29,6 @@ code=$?
 cat {out}; cat {err} >&2
 exit $code
 """
-
-
-def listeners(dovecot_ports: Running, postfix_ports: Running) -> list[Target]:
-    starttls = {"imap": "imap", "pop3": "pop3", "smtp": "smtp", "submission": "submission"}
-    ports = {**dovecot_ports.ports, **postfix_ports.ports}
-    return [Target("127.0.0.1", port, starttls.get(name), NAME) for name, port in ports.items()]
-
-
-def verify(served: list[bytes], root: Path, folder: Path) -> subprocess.CompletedProcess[str]:
-    """openssl, the oracle: does the served chain lead to pebble's current root?"""
-    pems = [x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM) for der in served]
-    (folder / "leaf.pem").write_bytes(pems[0])
-    (folder / "untrusted.pem").write_bytes(b"".join(pems[1:]))
-    return subprocess.run(
-        ["openssl", "verify", "-CAfile", str(root), "-untrusted", str(folder / "untrusted.pem"),
-         str(folder / "leaf.pem")],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
 
 
 def issue_first(state: Path, server: Pebble, ssl: Path) -> None:

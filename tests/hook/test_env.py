@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from mailtls.errors import UsageError
@@ -56,7 +61,7 @@ def test_dehydrated_arguments_after_the_paths() -> None:
             "/d/fullchain.pem", "/d/chain.pem", "1700000000"]  # fmt: skip
     paths, rest = split_dehydrated(args)
     assert paths == ["/etc/dovecot"]
-    renewal = from_dehydrated(rest)
+    renewal = from_dehydrated(rest, {})
     assert renewal is not None
     assert renewal.cert == "/d/cert.pem"
     assert renewal.chain_files == ("/d/chain.pem", "/d/fullchain.pem")
@@ -68,10 +73,44 @@ def test_dehydrated_other_operations_do_nothing() -> None:
     for operation in ("deploy_challenge", "unchanged_cert", "exit_hook"):
         paths, rest = split_dehydrated([operation, "mail.example.org", "x", "y"])
         assert paths == []
-        assert from_dehydrated(rest) is None
+        assert from_dehydrated(rest, {}) is None
     assert split_dehydrated(["/etc/postfix"]) == (["/etc/postfix"], [])
+
+
+DEPLOY_CERT = ["deploy_cert", "mail.example.org", "/d/privkey.pem", "/d/cert.pem",
+               "/d/fullchain.pem", "/d/chain.pem", "1700000000"]  # fmt: skip
+# What dehydrated 0.7 calls its HOOK with first, before any renewal: a hook that fails on it
+# stops dehydrated ("Please check your hook script, it should exit cleanly ...").
+UNKNOWN_STEP = "this_hookscript_is_broken__dehydrated_is_working_fine__please_ignore_unknown_hooks_in_your_script"
+
+
+def test_dehydrated_names_are_its_altnames() -> None:
+    """DOMAIN is only the first name; dehydrated exports them all in `altnames`."""
+    env = {"altnames": "mail.example.org IMAP.example.org smtp.example.org"}
+    renewal = from_dehydrated(DEPLOY_CERT, env)
+    assert renewal is not None
+    assert renewal.domains == ("mail.example.org", "imap.example.org", "smtp.example.org")
+
+
+def test_dehydrated_altnames_of_another_certificate_are_ignored() -> None:
+    renewal = from_dehydrated(DEPLOY_CERT, {"altnames": "other.example.org"})
+    assert renewal is not None
+    assert renewal.domains == ("mail.example.org",)
+
+
+def test_dehydrated_unknown_step_check_is_a_no_op(tmp_path: Path) -> None:
+    """`exec mailtls hook PATH "$@"` for every step: the check step exits 0 and says nothing
+    (the PATH is not even read)."""
+    assert split_dehydrated(["/etc/postfix", UNKNOWN_STEP]) == (["/etc/postfix"], [UNKNOWN_STEP])
+    mailtls = str(Path(sys.executable).parent / "mailtls")
+    env = {**os.environ, "MAILTLS_LOCK_FILE": str(tmp_path / "lock")}
+    done = subprocess.run(
+        [mailtls, "hook", str(tmp_path / "postfix"), UNKNOWN_STEP],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 def test_dehydrated_deploy_cert_short_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="deploy_cert needs"):
-        from_dehydrated(["deploy_cert", "mail.example.org", "/k"])
+        from_dehydrated(["deploy_cert", "mail.example.org", "/k"], {})
