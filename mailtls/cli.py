@@ -86,6 +86,20 @@ Paths = Annotated[
         " (default: /etc/dovecot /etc/postfix)"
     ),
 ]
+BackupDir = Annotated[
+    str | None, typer.Option("--backup-dir", help="Put backups here, not beside the file.")
+]
+Offline = Annotated[
+    bool, typer.Option("--offline", help="Do not fetch intermediates from AIA URLs.")
+]
+DovecotReload = Annotated[
+    str | None,
+    typer.Option("--dovecot-reload", help="Command instead of doveadm [-c CONF] reload."),
+]
+PostfixReload = Annotated[
+    str | None,
+    typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
+]
 KeyFile = Annotated[
     str | None,
     typer.Option("--key", help="For a certificate file: its private key (else not checked)."),
@@ -206,27 +220,17 @@ def fix(
     backup: Annotated[
         bool, typer.Option("--backup/--no-backup", help="Keep a copy of each file changed.")
     ] = True,
-    backup_dir: Annotated[
-        str | None, typer.Option("--backup-dir", help="Put backups here, not beside the file.")
-    ] = None,
+    backup_dir: BackupDir = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Change nothing; say what would change.")
     ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show each chain before and after.")] = False,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Do not fetch intermediates from AIA URLs.")
-    ] = False,
+    offline: Offline = False,
     reload: Annotated[
         bool, typer.Option("--reload", help="Reload the daemons whose files changed.")
     ] = False,
-    dovecot_reload: Annotated[
-        str | None,
-        typer.Option("--dovecot-reload", help="Command instead of doveadm [-c CONF] reload."),
-    ] = None,
-    postfix_reload: Annotated[
-        str | None,
-        typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
-    ] = None,
+    dovecot_reload: DovecotReload = None,
+    postfix_reload: PostfixReload = None,
     edit_config: Annotated[
         bool,
         typer.Option(
@@ -307,20 +311,10 @@ def hook(
     wait: Annotated[
         float, typer.Option("--wait", help="Seconds reloaded daemons get to serve the new chain.")
     ] = 20.0,
-    backup_dir: Annotated[
-        str | None, typer.Option("--backup-dir", help="Put backups here, not beside the file.")
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Do not fetch intermediates from AIA URLs.")
-    ] = False,
-    dovecot_reload: Annotated[
-        str | None,
-        typer.Option("--dovecot-reload", help="Command instead of doveadm [-c CONF] reload."),
-    ] = None,
-    postfix_reload: Annotated[
-        str | None,
-        typer.Option("--postfix-reload", help="Command instead of postfix [-c DIR] reload."),
-    ] = None,
+    backup_dir: BackupDir = None,
+    offline: Offline = False,
+    dovecot_reload: DovecotReload = None,
+    postfix_reload: PostfixReload = None,
     ca_file: CaFile = None,
     intermediates: Intermediates = None,
     at: At = None,
