@@ -278,3 +278,18 @@ def test_fix_the_demo_then_restore_it(tmp_path: Path) -> None:
     back = mailtls("restore", str(cert))
     assert back.returncode == 0
     assert cert.read_bytes() == original
+
+
+def test_every_code_has_its_explanation() -> None:
+    """`mailtls explain CODE` says why it matters and how to fix it by hand, for every code."""
+    from mailtls.checks.explain import EXPLANATIONS
+    from mailtls.checks.explain_config import CONFIG_EXPLANATIONS
+    from mailtls.checks.registry import CODES
+
+    assert set(CODES) <= set(EXPLANATIONS) | set(CONFIG_EXPLANATIONS)
+    assert not set(EXPLANATIONS) & set(CONFIG_EXPLANATIONS)
+    assert set(EXPLANATIONS) | set(CONFIG_EXPLANATIONS) <= set(CODES)
+    done = mailtls("explain", "sni-map-stale")
+    assert done.returncode == 0
+    assert "Why it matters: postmap -F copies" in done.stdout
+    assert "Fix by hand: Rebuild the index" in done.stdout

@@ -295,7 +295,10 @@ def explain(code: str) -> str | None:
     entry = CODES.get(code)
     if entry is None:
         return None
-    why, fix, command = EXPLANATIONS.get(code, (entry.summary, "", ""))
+    from mailtls.checks.explain_config import CONFIG_EXPLANATIONS
+
+    known = EXPLANATIONS.get(code) or CONFIG_EXPLANATIONS.get(code)
+    why, fix, command = known or (entry.summary, "", "")
     fixable = ", fixable by mailtls fix" if entry.fixable else ""
     lines = [f"{code} ({entry.severity.value}{fixable}): {entry.summary}"]
     if why != entry.summary:
