@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from mailtls.dane.match import issuer_path
@@ -174,8 +175,8 @@ def _public_key(path: str, data: bytes) -> object:
         if b"-----BEGIN PUBLIC KEY-----" in data:
             return serialization.load_pem_public_key(data)
         return serialization.load_der_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"{path}: no key or certificate in it ({exc})") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise UsageError(f"{path}: no key or certificate in it") from None
 
 
 def render(result: Plan) -> str:
