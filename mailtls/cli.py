@@ -445,6 +445,39 @@ def explain(
     sys.stdout.write(text)
 
 
+dane_app = typer.Typer(
+    help="DANE: the TLSA records for the certificates Postfix serves on port 25.",
+    no_args_is_help=True,
+)
+app.add_typer(dane_app, name="dane")
+
+
+@dane_app.command("records")
+def dane_records(
+    paths: Paths = None,
+    next_file: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="The key (or certificate) to be deployed next: its records too, to publish first.",
+        ),
+    ] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="Print the records of this host name only (repeatable)."),
+    ] = None,
+) -> None:
+    """Print the TLSA records to publish (zone-file syntax): 3 1 1 of each leaf's key,
+    2 1 1 of its issuing CA's key."""
+    from mailtls.config.discover import read_all
+    from mailtls.dane.publish import plan, render
+
+    result = plan(read_all(paths or [], os.environ).endpoints, names or [], next_file)
+    for note in result.notes:
+        print(f"mailtls: {safe(note)}", file=sys.stderr)
+    sys.stdout.write(render(result))
+
+
 def _asked_format(argv: list[str]) -> str | None:
     for index, arg in enumerate(argv):
         if arg.startswith("--format="):
