@@ -8,6 +8,7 @@ import stat
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import BinaryIO
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -87,7 +88,7 @@ def load_file(path: str) -> LoadedFile:
         if info.st_size > MAX_PEM_BYTES:
             return LoadedFile(path, problem="not-a-certificate", detail="larger than 4 MiB")
         with open(path, "rb") as stream:
-            data = stream.read(MAX_PEM_BYTES + 1)
+            data = read_at_most(stream, info.st_size)
     except OSError as exc:
         error = describe_os_error(path, exc)
         code = "file-missing" if error.reason == "missing" else "file-unreadable"
@@ -98,6 +99,17 @@ def load_file(path: str) -> LoadedFile:
         detail = "no certificate or key in it" + (f" ({bad[0]})" if bad else "")
         return LoadedFile(path, (), "not-a-certificate", detail, mode, uid, tuple(bad), data)
     return LoadedFile(path, tuple(blocks), None, "", mode, uid, tuple(bad), data)
+
+
+def read_at_most(stream: BinaryIO, size: int) -> bytes:
+    """At most MAX_PEM_BYTES + 1 bytes, asking for the size the stat said (+1: it may have
+    grown since). read(4 MiB) for each file left a hole of 4 MiB less the file in the heap
+    once shrunk: 30 MB more memory on 10,000 key files."""
+    wanted = size + 1
+    data = stream.read(wanted)
+    if len(data) == wanted:
+        data += stream.read(MAX_PEM_BYTES + 1 - wanted)
+    return data
 
 
 def parse(data: bytes) -> tuple[list[Block], list[str]]:

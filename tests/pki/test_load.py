@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailtls.pki.chain import key_fits
-from mailtls.pki.load import load_file, parse
+from mailtls.pki.load import MAX_PEM_BYTES, load_file, parse, read_at_most
 from tests.conftest import FIXTURES
 
 PKI = FIXTURES / "pki"
@@ -222,3 +223,37 @@ def test_san_with_a_name_type_cryptography_cannot_read_is_set_aside() -> None:
     blocks, _ = parse(data)
     assert [b.kind for b in blocks] == ["malformed"]
     assert "not supported" in blocks[0].malformed
+
+
+class Recorded(io.BytesIO):
+    """A stream that notes the sizes asked of read()."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.asked: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.asked.append(-1 if size is None else size)
+        return super().read(size)
+
+
+@pytest.mark.parametrize(
+    ("content", "stat_size", "asked"),
+    [
+        (KEY, len(KEY), [len(KEY) + 1]),  # the usual case: one read of the size known
+        (KEY + CA, len(KEY), [len(KEY) + 1, MAX_PEM_BYTES - len(KEY)]),  # grew since the stat
+        (KEY, 0, [1, MAX_PEM_BYTES]),  # a file whose stat says 0 (/proc): read to the limit
+    ],
+)
+def test_a_file_is_read_with_its_size_not_a_4_mib_buffer(
+    content: bytes, stat_size: int, asked: list[int]
+) -> None:
+    """read(4 MiB) for each of 10,000 key files left 30 MB of holes in the heap."""
+    stream = Recorded(content)
+    assert read_at_most(stream, stat_size) == content
+    assert stream.asked == asked
+
+
+def test_a_file_that_grew_past_the_limit_is_cut_as_before() -> None:
+    stream = Recorded(b"x" * (MAX_PEM_BYTES + 10))
+    assert len(read_at_most(stream, 5)) == MAX_PEM_BYTES + 1
