@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.utils import CryptographyDeprecationWarning
 
 from mailtls.config.source import describe_os_error
@@ -154,7 +153,7 @@ def _pem_block(label: bytes, pem: bytes) -> list[Block]:
         pem = pem.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE").replace(b"X509 ", b"")
         return [_certificate(x509.load_pem_x509_certificate, pem)]
     if label == b"PKCS7":
-        return [replace(b, form="PKCS#7") for b in _pkcs7(pkcs7.load_pem_pkcs7_certificates, pem)]
+        return [replace(b, form="PKCS#7") for b in _pkcs7(_pkcs7_loaders()[0], pem)]
     if label == b"ENCRYPTED PRIVATE KEY" or (label in _KEY_LABELS and b"ENCRYPTED" in pem):
         return [Block("encrypted-key")]
     if label in _KEY_LABELS:
@@ -170,6 +169,14 @@ def _certificate(loader: Callable[[bytes], x509.Certificate], data: bytes) -> Bl
     except x509.InvalidVersion as exc:
         return Block("malformed", malformed=f"a certificate of version {exc.parsed_version + 1}")
     return checked(cert)
+
+
+def _pkcs7_loaders() -> tuple[Callable[[bytes], list[x509.Certificate]], ...]:
+    """PEM's and DER's; imported when a file needs them (4 ms of every start: it loads the
+    email package)."""
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    return pkcs7.load_pem_pkcs7_certificates, pkcs7.load_der_pkcs7_certificates
 
 
 def _pkcs7(loader: Callable[[bytes], list[x509.Certificate]], data: bytes) -> list[Block]:
@@ -239,11 +246,13 @@ def _load_key(loader: Callable[..., PrivateKeyTypes], data: bytes) -> KeyHalf:
 
 
 def _parse_der(data: bytes) -> list[Block]:
+    if not data.startswith(b"\x30"):
+        # A certificate, a PKCS#7 ContentInfo and every key form are ASN.1 SEQUENCEs: no
+        # loader could read this (a configuration file asked whether it is a certificate).
+        return []
     loaders: tuple[Callable[[bytes], list[Block]], ...] = (
         lambda d: [replace(_certificate(x509.load_der_x509_certificate, d), form="DER")],
-        lambda d: [
-            replace(b, form="DER PKCS#7") for b in _pkcs7(pkcs7.load_der_pkcs7_certificates, d)
-        ],
+        lambda d: [replace(b, form="DER PKCS#7") for b in _pkcs7(_pkcs7_loaders()[1], d)],
         lambda d: [Block("key", key=_load_key(serialization.load_der_private_key, d), form="DER")],
     )
     for loader in loaders:

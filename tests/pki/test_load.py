@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -257,3 +259,17 @@ def test_a_file_is_read_with_its_size_not_a_4_mib_buffer(
 def test_a_file_that_grew_past_the_limit_is_cut_as_before() -> None:
     stream = Recorded(b"x" * (MAX_PEM_BYTES + 10))
     assert len(read_at_most(stream, 5)) == MAX_PEM_BYTES + 1
+
+
+def test_text_that_is_no_der_is_not_handed_to_the_der_loaders() -> None:
+    """A configuration file named on the command line is asked whether it is a certificate
+    at every start: it is no ASN.1 SEQUENCE, so PKCS#7's loader (4 ms to import) is not
+    tried on it; DER itself is still read (test_der_certificate_and_key)."""
+    script = (
+        "import sys; from mailtls.pki.load import parse;"
+        " assert parse(b'protocols = imap\\nssl = required\\n') == ([], []);"
+        " assert parse(b'') == ([], []);"
+        " print('cryptography.hazmat.primitives.serialization.pkcs7' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "False\n"), done.stderr
