@@ -17,7 +17,7 @@ from mailtls.checks.files import (
     set_aside_findings,
 )
 from mailtls.checks.leaf import date_findings, dns_names, fitness_findings, name_findings
-from mailtls.checks.permissions import folder_findings
+from mailtls.checks.permissions import FolderFacts, folder_findings
 from mailtls.gcpause import collector_paused
 from mailtls.models import CertInfo, ConfigResult, Endpoint, Finding, Report, ServedChain, Severity
 from mailtls.pki.candidates import Candidates
@@ -110,11 +110,14 @@ class Auditor:
     def __init__(self, cache: FileCache, context: ChainContext, options: AuditOptions) -> None:
         self.cache, self.context, self.options = cache, context, options
         self._verdicts: dict[tuple[object, ...], tuple[Endpoint, Verdict]] = {}
+        self._folders = FolderFacts()  # this run's realpath and stat of certificate folders
 
     def endpoint(self, endpoint: Endpoint) -> EndpointResult:
         cache = self.cache
         groups, findings = served_groups(endpoint, cache)
-        findings += folder_findings(endpoint, [g.cert_path for g in groups if g.certs])
+        findings += folder_findings(
+            endpoint, [g.cert_path for g in groups if g.certs], self._folders
+        )
         chains = []
         for group in groups:
             findings += key_findings(endpoint, group, cache)

@@ -10,7 +10,7 @@ from cryptography import x509
 from mailtls.checks.registry import CODES, finding
 from mailtls.models import Endpoint, Finding
 from mailtls.pki.chain import is_ca, issued_by, key_fits, self_signed
-from mailtls.pki.load import FileCache, LoadedFile, PrivateKey
+from mailtls.pki.load import FileCache, KeyHalf, LoadedFile
 
 MAX_CHAIN_CERTS = 100
 
@@ -22,7 +22,7 @@ class Served:
     cert_path: str
     key_path: str | None
     certs: list[x509.Certificate] = field(default_factory=list)
-    keys: list[PrivateKey] = field(default_factory=list)
+    keys: list[KeyHalf] = field(default_factory=list)  # public halves of the private keys
     key_encrypted: bool = False
     unordered: bool = False  # PKCS#7 holds a set of certificates: their order means nothing
 

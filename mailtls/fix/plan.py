@@ -14,7 +14,7 @@ from cryptography.x509 import verification
 from mailtls.checks.leaf import dns_names
 from mailtls.models import CertInfo
 from mailtls.pki.chain import fingerprint, key_fits
-from mailtls.pki.load import CERT_LABELS, PrivateKey, parse, pem_spans
+from mailtls.pki.load import CERT_LABELS, KeyHalf, parse, pem_spans
 from mailtls.pki.verify import server_verifier
 
 _LINE_END = re.compile(rb"[ \t]*(?:\r?\n)?")
@@ -69,7 +69,7 @@ def rewrite(old: bytes, chain: list[x509.Certificate]) -> bytes:
 def check_result(
     new: bytes,
     leaf: x509.Certificate,
-    keys: list[PrivateKey],
+    keys: list[KeyHalf],
     store: verification.Store | None,
     at: dt.datetime,
 ) -> str | None:

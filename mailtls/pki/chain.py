@@ -56,9 +56,9 @@ def self_signed(cert: x509.Certificate) -> bool:
 
 
 def key_fits(key: object, cert: x509.Certificate) -> bool:
-    """Whether private `key` belongs to `cert`."""
+    """Whether a private key, kept as its public half (mailtls/pki/load.py), belongs to `cert`."""
     try:
-        return bool(key.public_key() == cert.public_key())  # type: ignore[attr-defined]
+        return bool(key == cert.public_key())
     except (TypeError, AttributeError):
         return False
 
