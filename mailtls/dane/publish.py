@@ -160,7 +160,7 @@ def next_records(path: str) -> tuple[TlsaRecord, ...]:
     if loaded.certs:
         return chain_records(loaded.certs)[0]
     if loaded.keys:
-        return (for_key(loaded.keys[0].public_key()),)
+        return (for_key(loaded.keys[0]),)
     if loaded.encrypted:
         raise UsageError(
             f"{path}: the key is encrypted: give its public key (openssl pkey -pubout)"

@@ -112,7 +112,7 @@ def test_records_an_smtp_client_cannot_use() -> None:
 def test_only_the_next_key_matches() -> None:
     """The records were changed for the next key before it was deployed: the chain on disk
     matches none, the next key does."""
-    next_key = load_file(str(NEXT_KEY)).keys[0].public_key()
+    next_key = load_file(str(NEXT_KEY)).keys[0]
     chain = certs(*ECDSA)
     published = [for_key(next_key)]
     assert judge(published, chain, next_key) is Verdict.ONLY_NEXT
@@ -122,13 +122,13 @@ def test_only_the_next_key_matches() -> None:
     assert judge(both, chain, next_key) is Verdict.MATCH
     assert key_matches(both, next_key) == tuple(published)
     # A next key that matches nothing.
-    other = load_file(str(PKI / "leaf-2026.key")).keys[0].public_key()
+    other = load_file(str(PKI / "leaf-2026.key")).keys[0]
     assert judge(published, chain, other) is Verdict.MISMATCH
 
 
 def test_key_matches_only_dane_ee_spki_records() -> None:
     """A key alone answers to `3 1 x` only: not to DANE-TA, not to a full-certificate record."""
-    next_key = load_file(str(NEXT_KEY)).keys[0].public_key()
+    next_key = load_file(str(NEXT_KEY)).keys[0]
     spki_hash = for_key(next_key).data
     assert key_matches([TlsaRecord(2, 1, 1, spki_hash)], next_key) == ()
     assert key_matches([TlsaRecord(3, 0, 1, spki_hash)], next_key) == ()

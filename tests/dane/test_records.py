@@ -41,7 +41,7 @@ def test_spki_is_the_certificates_own_bytes() -> None:
 
 def test_next_key_record_is_what_openssl_computes() -> None:
     key = PKI / "keys" / "leaf-rsa.key"
-    found = records.for_key(load_file(str(key)).keys[0].public_key())
+    found = records.for_key(load_file(str(key)).keys[0])
     assert found == TlsaRecord(3, 1, 1, openssl_key_data(key))
     assert found == records.for_cert(cert(PKI / "leaf-rsa.pem"), 3)  # the same key
 
