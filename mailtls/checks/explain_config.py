@@ -3,10 +3,11 @@ and the command that shows it (the certificate codes are in explain.py)."""
 
 from __future__ import annotations
 
+from mailtls.checks.explain import SHOW_SERVED as SHOW_IMAPS
+from mailtls.checks.explain import SHOW_SMTP
+
 DOVECONF = "doveconf -n | grep -E 'ssl|local_name'"
 POSTCONF = "postconf -n | grep tls; postconf -P | grep tls"
-SHOW_IMAPS = "openssl s_client -connect HOST:993 -servername NAME -showcerts </dev/null"
-SHOW_SMTP = "openssl s_client -connect HOST:25 -starttls smtp -showcerts </dev/null"
 
 # code -> (why it matters, how to fix it by hand, a command that shows it)
 CONFIG_EXPLANATIONS: dict[str, tuple[str, str, str]] = {
