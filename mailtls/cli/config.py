@@ -8,20 +8,13 @@ from typing import Annotated
 
 import typer
 
+from mailtls.cli.options import ConfigFile
 from mailtls.report.escape import safe
 
 config_app = typer.Typer(
     no_args_is_help=True,
     help="The settings file (/etc/mailtls/config.yaml): write it, change it, show it.",
 )
-
-ConfigFile = Annotated[
-    str | None,
-    typer.Option(
-        "--config",
-        help="Settings file (default: $MAILTLS_CONFIG, else /etc/mailtls/config.yaml).",
-    ),
-]
 
 
 @config_app.command("init")
