@@ -136,12 +136,24 @@ def write_report(path: str, data: bytes, mode: int = 0o644) -> None:
 def backup_name(path: str, now: dt.datetime, backup_dir: str | None) -> str:
     """`<file>.mailtls-<UTC timestamp>.bak`, beside the file or in `backup_dir`."""
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    name = f"{os.path.basename(path)}.mailtls-{stamp}{BACKUP_SUFFIX}"
+    name = f"{_stem(path, backup_dir)}{stamp}{BACKUP_SUFFIX}"
+    return os.path.join(backup_dir or os.path.dirname(path), name)
+
+
+def _stem(path: str, backup_dir: str | None) -> str:
+    """What every backup name of `path` starts with. In a shared folder the whole path is
+    kept, percent-encoded: `/a_b/c.pem` and `/a/b_c.pem` must never share backups."""
     if backup_dir is None:
-        return os.path.join(os.path.dirname(path), name)
-    # In a shared folder, the flattened path keeps two `cert.pem` apart.
-    flat = path.strip("/").replace("/", "_")
-    return os.path.join(backup_dir, f"{flat}.mailtls-{stamp}{BACKUP_SUFFIX}")
+        return f"{os.path.basename(path)}.mailtls-"
+    flat = path.strip("/").replace("%", "%25").replace("/", "%2F")
+    return f"{flat}.mailtls-"
+
+
+def _ours(path: str, backup_dir: str | None) -> re.Pattern[str]:
+    """Exactly the names backup_name gives `path`'s backups, and no other file's (a file
+    named `x.pem.mailtls-y` has backups that start like those of `x.pem`)."""
+    stamp = r"[0-9]{8}T[0-9]{12}Z"
+    return re.compile(re.escape(_stem(path, backup_dir)) + stamp + re.escape(BACKUP_SUFFIX))
 
 
 def open_backup_dir(path: str) -> int:
@@ -216,14 +228,13 @@ def apply_change(
 
 def backups_of(path: str, backup_dir: str | None) -> list[str]:
     """Names of the backups of `path`, oldest first (UTC stamps sort)."""
-    sample = os.path.basename(backup_name(path, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), backup_dir))
-    prefix = sample[: sample.rindex(".mailtls-") + len(".mailtls-")]
+    ours = _ours(path, backup_dir)
     folder = backup_dir or os.path.dirname(path)
     try:
         names = os.listdir(folder)
     except OSError:
         return []
-    found = [n for n in names if n.startswith(prefix) and n.endswith(BACKUP_SUFFIX)]
+    found = [n for n in names if ours.fullmatch(n)]
     return [os.path.join(folder, n) for n in sorted(found)]
 
 
@@ -233,9 +244,7 @@ def prune_backups(
     """Remove all but the `keep` newest mailtls backups of `path` from `folder` (a descriptor
     of where they are), never `spare` (the one just made, whatever its clock said). Only
     regular files named exactly as `backup_name` names them are touched."""
-    sample = os.path.basename(backup_name(path, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), backup_dir))
-    prefix = sample[: sample.rindex(".mailtls-") + len(".mailtls-")]
-    ours = re.compile(re.escape(prefix) + r"[0-9]{8}T[0-9]{12}Z" + re.escape(BACKUP_SUFFIX))
+    ours = _ours(path, backup_dir)
     found = []
     for name in os.listdir(folder):
         if not ours.fullmatch(name) or name == os.path.basename(spare):

@@ -113,3 +113,31 @@ def test_a_fix_prunes_in_the_backup_dir_and_keeps_all_by_default(tmp_path: Path)
     pruned = run_fix(conf, str(backups), keep=1)
     assert pruned == [os.path.basename(n) for n in planted] + [pruned[-1]]
     assert len(backups_of(cert, str(backups))) == 1
+
+
+def test_a_shared_backup_dir_keeps_look_alike_paths_apart(tmp_path: Path) -> None:
+    """`/a_b/c.pem` and `/a/b_c.pem` once flattened to the same name in --backup-dir: restore
+    of one put the other's bytes back, and pruning one removed the other's backups."""
+    shared = str(tmp_path / "backups")
+    os.mkdir(shared)
+    first, second = "/srv/a_b/c.pem", "/srv/a/b_c.pem"
+    mine = plant(first, shared, 2)
+    theirs = plant(second, shared, 3)
+    assert not set(mine) & set(theirs)
+    assert backups_of(first, shared) == mine
+    assert backups_of(second, shared) == theirs
+    folder = os.open(shared, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert prune_backups(folder, first, shared, 1, mine[-1]) == [os.path.basename(mine[0])]
+    finally:
+        os.close(folder)
+    assert all(os.path.exists(n) for n in theirs)
+
+
+def test_a_file_named_like_a_backup_stem_keeps_its_backups(tmp_path: Path) -> None:
+    """`x.pem.mailtls-y`'s backups start like `x.pem`'s; they are not `x.pem`'s to restore."""
+    cert = str(tmp_path / "x.pem")
+    odd = str(tmp_path / "x.pem.mailtls-y")
+    mine = plant(cert, None, 1)
+    plant(odd, None, 2)
+    assert backups_of(cert, None) == mine
