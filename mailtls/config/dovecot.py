@@ -17,6 +17,10 @@ from mailtls.models import ConfigResult, Finding, Location, Severity
 FILTER_ORDER = ("local", "local_name", "remote", "protocol")
 # Dovecot 2.4 named filters whose settings carry the filter's name as a prefix.
 PREFIX_FILTERS = ("ssl_server", "ssl_client")
+# Dovecot 2.4 boolean lists: `protocols { imap = yes  pop3 = no }` adds to and takes from the
+# list; `protocols = imap, pop3` replaces it. 2.4's default is empty (the packages add theirs
+# in /usr/share/dovecot/protocols.d/*.protocol).
+BOOLEAN_LISTS = ("protocols",)
 SLOTS = {
     "2.3": {"main": ("ssl_cert", "ssl_key"), "alt": ("ssl_alt_cert", "ssl_alt_key")},
     "2.4": {
@@ -46,6 +50,7 @@ class _Frame:
     filter: Filter
     prefix: str = ""
     other: bool = False
+    boolean_list: str = ""  # 2.4: `protocols {`: each line adds or removes one name
 
 
 @dataclass
@@ -54,6 +59,7 @@ class DovecotConfig:
 
     path: str
     version: str = "2.3"
+    declared: bool = False  # starts with `dovecot_config_version`: a whole 2.4 configuration
     scopes: dict[Filter, dict[str, Setting]] = field(default_factory=lambda: {(): {}})
     scope_locations: dict[Filter, Location] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -94,6 +100,7 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
     lines = list(walker.lines(path))
     config = DovecotConfig(os.path.abspath(path))
     config.version = _detect_version(lines)
+    config.declared = _declared(lines)
     stack = [_Frame(())]
     sections: list[tuple[str, str]] = []
     for line in lines:
@@ -126,12 +133,14 @@ def _note_listener(
         settings[line.key] = line.value
 
 
+def _declared(lines: list[Line]) -> bool:
+    first = next((line for line in lines if line.kind in ("setting", "file-setting")), None)
+    return first is not None and first.key == "dovecot_config_version"
+
+
 def _detect_version(lines: list[Line]) -> str:
-    for line in lines:
-        if line.kind in ("setting", "file-setting"):
-            if line.key == "dovecot_config_version":
-                return "2.4"
-            break
+    if _declared(lines):
+        return "2.4"
     # A conf.d fragment carries no version line: its setting names tell.
     keys = {line.key for line in lines}
     if keys & {"ssl_server_cert_file", "ssl_server_key_file", "ssl_server"}:
@@ -156,6 +165,8 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
         return _Frame(scope)
     if line.key in PREFIX_FILTERS and not line.value and config.version == "2.4":
         return _Frame(parent.filter, prefix=line.key + "_")
+    if line.key in BOOLEAN_LISTS and not line.value and config.version == "2.4":
+        return _Frame(parent.filter, boolean_list=line.key)
     return _Frame(parent.filter, other=True)
 
 
@@ -170,6 +181,9 @@ def _check_nesting(parent: Filter, line: Line) -> None:
 
 
 def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str]) -> None:
+    if frame.boolean_list:
+        _set_in_list(config, frame, line)
+        return
     key = line.key
     if frame.prefix and not key.startswith(frame.prefix):
         key = frame.prefix + key
@@ -181,6 +195,41 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
             f"{line.location}: Invalid value: {setting.value} (ssl = yes, no or required)"
         )
     config.scopes[frame.filter][key] = setting
+
+
+def _set_in_list(config: DovecotConfig, frame: _Frame, line: Line) -> None:
+    """`imap = yes` in `protocols { }`: the list as it stands here, with `imap` added (or,
+    for `no`, taken out); noted at this line."""
+    if line.value not in ("yes", "no"):
+        raise ConfigError(
+            f"{line.location}: {line.key}: Invalid boolean value: {line.value} (use yes or no)"
+        )
+    current = config.effective(frame.filter).get(frame.boolean_list)
+    names = [n for n in list_items(current.value if current else "") if n != line.key]
+    if line.value == "yes":
+        names.append(line.key)
+    config.scopes[frame.filter][frame.boolean_list] = Setting(" ".join(names), line.location)
+
+
+def list_items(value: str) -> list[str]:
+    """A 2.4 list value's names: `imap pop3` and `imap, pop3` are the same list."""
+    return value.replace(",", " ").split()
+
+
+# `protocols` when nothing sets it: 2.3's built-in value; 2.4's is empty. A 2.4 conf.d
+# fragment read alone (no version line) cannot tell, and is read as 2.3 would be.
+DEFAULT_PROTOCOLS = "imap pop3 lmtp"
+
+
+def protocols(config: DovecotConfig) -> tuple[list[str], Setting | None]:
+    """The protocols Dovecot serves, and the line that set them (None: the default)."""
+    setting = config.effective(()).get("protocols")
+    if setting is None:
+        default = "" if config.declared else DEFAULT_PROTOCOLS
+        return default.split(), None
+    if config.version == "2.4":
+        return list_items(setting.value), setting
+    return setting.value.split(), setting
 
 
 def _expand(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mailtls.config.dovecot import SLOTS, DovecotConfig, Filter, Setting
+from mailtls.config.dovecot import SLOTS, DovecotConfig, Filter, Setting, protocols
 from mailtls.models import ConfigResult, Endpoint, Finding, Location, Severity
 
 
@@ -84,27 +84,26 @@ def _ca_file(version: str, effective: dict[str, Setting]) -> str | None:
 
 # Protocols whose login process serves TLS; `protocols` when the configuration does not set it.
 LOGIN_PROTOCOLS = ("imap", "pop3", "submission", "sieve")
-DEFAULT_PROTOCOLS = "imap pop3 lmtp"
 
 
 def _check_protocols(config: DovecotConfig, findings: list[Finding]) -> None:
     """no-certificate for each enabled protocol with TLS on and no certificate in its own
     `protocol` block or globally: its login process fails every handshake ("Can't load SSL
     certificate: The certificate is empty"); Dovecot starts and serves the other protocols."""
-    top = config.effective(())
-    protocols = top.get("protocols", Setting(DEFAULT_PROTOCOLS, Location(config.path, 0)))
+    served, set_at = protocols(config)
     cert_key, _ = SLOTS[config.version]["main"]
-    lacking = []
-    for protocol in protocols.value.split():
+    lacking: list[tuple[str, Setting | None]] = []
+    for protocol in served:
         settings = config.effective((("protocol", protocol),))
         cert, ssl = settings.get(cert_key), settings.get("ssl")
         tls_on = protocol in LOGIN_PROTOCOLS and (ssl is None or ssl.value != "no")
         if tls_on and (cert is None or not cert.value):
-            lacking.append((protocol, ssl or protocols))  # the line that turns TLS on
+            lacking.append((protocol, ssl or set_at))  # the line that turns TLS on
     if not lacking:
         return
     names = ", ".join(protocol for protocol, _ in lacking)
-    where = lacking[0][1].location
+    setting = lacking[0][1]
+    where = setting.location if setting else Location(config.path, 0)
     findings.append(
         Finding(
             "no-certificate",

@@ -3,7 +3,7 @@ protocols it serves."""
 
 from __future__ import annotations
 
-from mailtls.config.dovecot import DovecotConfig
+from mailtls.config.dovecot import DovecotConfig, protocols
 from mailtls.errors import ConfigError
 from mailtls.models import Listener
 
@@ -34,17 +34,13 @@ WILDCARDS = ("*", "::", "0.0.0.0", "[::]")  # noqa: S104 (names, not a bind)
 def listeners(config: DovecotConfig) -> list[Listener]:
     """Each TLS-capable listener of an enabled protocol; `port = 0` turns one off."""
     settings = config.effective(())
-    protocols = (
-        set(settings["protocols"].value.split())
-        if "protocols" in settings
-        else {"imap", "pop3", "lmtp"}
-    )
+    served = set(protocols(config)[0])
     listen = settings["listen"].value.split(",")[0].strip() if "listen" in settings else "*"
     found = []
     for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
         service, name = key
         protocol = PROTOCOL.get(service)
-        if protocol is None or protocol not in protocols:
+        if protocol is None or protocol not in served:
             continue
         default = DEFAULTS.get(key, (protocol, 0, False, STARTTLS[service]))
         own = config.listeners.get(key, {})

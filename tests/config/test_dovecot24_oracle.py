@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mailtls.config import dovecot
+from mailtls.config.dovecot_listeners import PROTOCOL
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
 from mailtls.models import Endpoint
@@ -133,4 +134,55 @@ def test_several_names_in_one_block_is_refused_as_24_refuses_it(
     assert said.returncode != 0
     assert "Multiple names no longer supported in local_name value" in said.stderr
     with pytest.raises(ConfigError, match="Multiple names no longer supported"):
+        dovecot.read(str(conf), ConfigFiles(), {})
+
+
+PROTOCOLS = {
+    "unset": "",
+    "list": "protocols = imap pop3\n",
+    "commas": "protocols = imap, pop3\n",
+    "quoted": 'protocols = "imap submission"\n',
+    "block": "protocols {\n  imap = yes\n  pop3 = yes\n}\n",
+    "block-removes": "protocols {\n  imap = yes\n  pop3 = yes\n}\nprotocols {\n  imap = no\n}\n",
+    "list-then-block": "protocols = pop3\nprotocols {\n  imap = yes\n}\n",
+    "block-then-list": "protocols {\n  imap = yes\n}\nprotocols = pop3\n",
+    "no-from-empty": "protocols {\n  imap = no\n}\n",
+    "debian-style": "protocols {\n  imap = yes\n}\nprotocols {\n  pop3 = yes\n}\nprotocols {\n  lmtp = yes\n}\n",
+}
+
+
+def doveconf24_protocols(output: str) -> set[str]:
+    """`doveconf -h protocols`: `imap pop3` for a list, `imap = yes` lines for a block."""
+    lines = output.splitlines()
+    if any("=" in line for line in lines):
+        return {
+            n.strip() for n, _, v in (line.partition("=") for line in lines) if v.strip() == "yes"
+        }
+    return set(output.split())
+
+
+@pytest.mark.parametrize("case", sorted(PROTOCOLS))
+def test_protocols_agree_with_doveconf24(doveconf24: Doveconf24, tmp_path: Path, case: str) -> None:
+    """2.4's boolean list: `protocols { imap = yes }` adds, `= no` takes out, `protocols =`
+    replaces; unset is empty in 2.4 (2.3: imap pop3 lmtp). The listeners follow."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD + PROTOCOLS[case])
+    said = doveconf24(conf, ["-h", "protocols"])
+    assert said.returncode == 0, said.stderr
+    config = dovecot.read_config(str(conf), ConfigFiles(), {})
+    served = set(dovecot.protocols(config)[0])
+    assert served == doveconf24_protocols(said.stdout), case
+    listeners = dovecot.read(str(conf), ConfigFiles(), {}).listeners
+    listening = {PROTOCOL[listener.label.split("/")[0]] for listener in listeners}
+    assert listening == served & {"imap", "pop3", "submission", "sieve"}
+
+
+def test_a_boolean_that_is_not_yes_or_no_is_refused_as_24_refuses_it(
+    doveconf24: Doveconf24, tmp_path: Path
+) -> None:
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD + "protocols {\n  imap = maybe\n}\n")
+    said = doveconf24(conf, ["-n"])
+    assert said.returncode != 0 and "Invalid boolean value: maybe" in said.stderr
+    with pytest.raises(ConfigError, match="Invalid boolean value: maybe"):
         dovecot.read(str(conf), ConfigFiles(), {})
