@@ -32,25 +32,62 @@ def build_chain(
 
     `lookups` are asked in order (served certificates, --intermediates and files beside,
     AIA) for certificates that may have signed the current one; only those whose key
-    verifies the signature count. Among several, the one valid now and for longest wins,
-    so an expired cross-sign is never chosen where a valid path exists."""
-    chain: list[Source] = []
-    current = leaf
-    seen = {fingerprint(leaf)}
-    for _ in range(MAX_DEPTH):
-        if _anchored(current, trust, at):
-            return BuiltChain(tuple(chain))
-        signers = _signers(current, lookups, seen, at)
+    verifies the signature count, and only those valid now. Among several, the one valid for
+    longest is tried first, so an expired cross-sign is never chosen where a valid path
+    exists; when it leads to no trusted root (a cross-sign by a root this trust store lacks),
+    the next is tried. The search is bounded: MAX_DEPTH steps, MAX_TRIES signers in all."""
+    search = _Search(lookups, trust, at)
+    found = search.extend(leaf, [], {fingerprint(leaf)})
+    if found is not None:
+        return BuiltChain(tuple(found))
+    return search.first_failure or BuiltChain((), "no trusted root found")
+
+
+MAX_TRIES = 64
+
+
+class _Search:
+    """Depth first, the preferred signer first. What is said when nothing works is what the
+    preferred path met: the partial chain and the reason it stopped."""
+
+    def __init__(
+        self,
+        lookups: list[Callable[[x509.Certificate], list[Source]]],
+        trust: CertPool,
+        at: dt.datetime,
+    ) -> None:
+        self.lookups, self.trust, self.at = lookups, trust, at
+        self.tries = MAX_TRIES
+        self.first_failure: BuiltChain | None = None
+
+    def extend(
+        self, current: x509.Certificate, chain: list[Source], seen: set[bytes]
+    ) -> list[Source] | None:
+        if _anchored(current, self.trust, self.at):
+            return chain
+        if len(chain) >= MAX_DEPTH:
+            self._failed(chain, f"no trusted root within {MAX_DEPTH} certificates")
+            return None
+        signers = _signers(current, self.lookups, seen, self.at)
+        at = self.at
         valid = [(c, s) for c, s in signers if c.not_valid_before_utc <= at < c.not_valid_after_utc]
         if not valid:
             issuer = current.issuer.rfc4514_string()
             said = "only expired ones" if signers else "none"
-            return BuiltChain(tuple(chain), f"no valid certificate for '{issuer}' ({said} found)")
-        best = max(valid, key=lambda item: item[0].not_valid_after_utc)
-        chain.append(best)
-        seen.add(fingerprint(best[0]))
-        current = best[0]
-    return BuiltChain(tuple(chain), f"no trusted root within {MAX_DEPTH} certificates")
+            self._failed(chain, f"no valid certificate for '{issuer}' ({said} found)")
+            return None
+        for signer in sorted(valid, key=lambda item: item[0].not_valid_after_utc, reverse=True):
+            if self.tries <= 0:
+                break
+            self.tries -= 1
+            found = self.extend(signer[0], [*chain, signer], seen | {fingerprint(signer[0])})
+            if found is not None:
+                return found
+        return None
+
+    def _failed(self, chain: list[Source], reason: str) -> None:
+        if self.first_failure is None:
+            self.first_failure = BuiltChain(tuple(chain), reason)
 
 
 def _anchored(cert: x509.Certificate, trust: CertPool, at: dt.datetime) -> bool:

@@ -3,6 +3,7 @@ never goes looking for the removed root (a removed root is not a missing interme
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from cryptography import x509
@@ -77,3 +78,83 @@ def test_fix_that_only_reorders_says_so(tmp_path: Path) -> None:
     text = fix_text.render(fix_2023(tmp_path, [h.issuing, h.leaf]), dry_run=False, diff=False)
     assert "  put the leaf first, each issuer after what it signed" in text
     assert "removed" not in text
+
+
+def test_a_longer_lived_signer_that_leads_nowhere_is_passed_over(tmp_path: Path) -> None:
+    """Sectigo's shape, for a store that trusts AddTrust but neither AAA nor USERTrust itself:
+    USERTrust is cross-signed by AAA (valid longer, its root not trusted here) and by AddTrust
+    (trusted). The fixer once took the longest-lived signer and refused ("no valid
+    certificate for AAA"); it now backs out of the dead end and serves the path `openssl
+    verify` accepts."""
+    from fixtures.build import issue, leaf, utc
+
+    addtrust = issue(
+        "t2-addtrust",
+        "AddTrust External CA Root",
+        None,
+        (utc(2000, 5, 30), utc(2020, 5, 30)),
+        ca=True,
+    )
+    aaa = issue(
+        "t2-aaa", "AAA Certificate Services", None, (utc(2004, 1, 1), utc(2028, 12, 31)), ca=True
+    )
+    usertrust = issue(
+        "t2-usertrust",
+        "USERTrust RSA Certification Authority",
+        None,
+        (utc(2010, 2, 1), utc(2038, 1, 18)),
+        ca=True,
+    )
+    by_addtrust = issue(
+        "t2-ut-addtrust",
+        "USERTrust RSA Certification Authority",
+        addtrust,
+        (utc(2000, 5, 30), utc(2020, 5, 30)),
+        ca=True,
+        key=usertrust.key,
+    )
+    by_aaa = issue(
+        "t2-ut-aaa",
+        "USERTrust RSA Certification Authority",
+        aaa,
+        (utc(2019, 3, 12), utc(2028, 12, 31)),
+        ca=True,
+        key=usertrust.key,
+    )
+    dv = issue(
+        "t2-dv",
+        "Sectigo RSA Domain Validation Secure Server CA",
+        usertrust,
+        (utc(2018, 11, 2), utc(2030, 12, 31)),
+        ca=True,
+    )
+    mail = leaf("t2-leaf", dv, (utc(2019, 6, 1), utc(2021, 6, 1)))
+    (tmp_path / "cert.pem").write_bytes(pem(mail.cert))
+    (tmp_path / "key.pem").write_bytes(key_pem(mail.key))
+    (tmp_path / "key.pem").chmod(0o600)
+    extra = tmp_path / "intermediates"
+    extra.mkdir()
+    (extra / "bundle.pem").write_bytes(pem(dv.cert, by_aaa.cert, by_addtrust.cert))
+    (tmp_path / "roots.pem").write_bytes(pem(addtrust.cert))
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
+    at = utc(2019, 12, 1)
+    settings = AuditOptions(
+        at=at, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False,
+        intermediates=(str(extra),),
+    )  # fmt: skip
+    options = FixOptions(
+        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
+    )
+    result = fix(read_all([str(conf)], {}), options)
+    served = x509.load_pem_x509_certificates((tmp_path / "cert.pem").read_bytes())
+    assert served == [mail.cert, dv.cert, by_addtrust.cert]
+    assert exit_code(result, dry_run=False) == 0
+    (tmp_path / "first.pem").write_bytes(pem(mail.cert))
+    verify = subprocess.run(
+        ["openssl", "verify", "-attime", str(int(at.timestamp())), "-no-CApath", "-no-CAstore",
+         "-CAfile", str(tmp_path / "roots.pem"), "-untrusted", str(tmp_path / "cert.pem"),
+         "-purpose", "sslserver", str(tmp_path / "first.pem")],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
