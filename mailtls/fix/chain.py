@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 
-from mailtls.pki.chain import fingerprint, issued_by, self_signed
+from mailtls.pki.chain import (
+    fingerprint,
+    first_expired_above,
+    is_ca,
+    issued_by,
+    self_signed,
+    twin,
+    valid_at,
+)
 from mailtls.pki.trust import CertPool
 
 MAX_DEPTH = 6
@@ -115,3 +123,29 @@ def _signers(
         if any(c.not_valid_before_utc <= at < c.not_valid_after_utc for c, _ in found):
             break
     return found
+
+
+def live_cross_signs(
+    served: Sequence[x509.Certificate],
+    chain: list[x509.Certificate],
+    trust: CertPool,
+    issuers: Callable[[x509.Certificate], list[x509.Certificate]],
+    at: dt.datetime,
+) -> list[x509.Certificate]:
+    """What a rebuilt file keeps of what it served off the path: each cross-sign of a CA on
+    the new chain or of its root (same name and key) that is valid now, as is everything
+    above it. Someone served it for clients that do not trust the root (the audit's
+    cross-sign-served); a rebuild for another reason must not take it from them. In the
+    order served, after the chain: each still follows the certificate it can sign."""
+    anchors = [c for c in trust.issuers_named(chain[-1].issuer) if issued_by(chain[-1], c)]
+    on_chain = {fingerprint(c) for c in chain}
+    kept = []
+    for cert in served:
+        if fingerprint(cert) in on_chain or self_signed(cert) or not is_ca(cert):
+            continue
+        if twin(cert, [*chain, *anchors]) is None or not valid_at(cert, at):
+            continue
+        if first_expired_above(cert, issuers, at) is None:
+            kept.append(cert)
+            on_chain.add(fingerprint(cert))
+    return kept

@@ -23,7 +23,7 @@ from mailtls.fix.apply import (
     prune_backups,
     sweep_stale,
 )
-from mailtls.fix.chain import Source, build_chain
+from mailtls.fix.chain import Source, build_chain, live_cross_signs
 from mailtls.fix.config_plan import ConfigEdit, Repoint
 from mailtls.fix.config_write import EditOutcome, plan_edits, write_edit
 from mailtls.fix.lock import run_lock
@@ -298,6 +298,7 @@ def _plan_file(
         hint = "; give the CA's intermediate with --intermediates FILE"
         return Refusal(path, owners, reason + hint + "; nothing was changed")
     chain = [leaf] + [cert for cert, _ in built.intermediates]
+    chain += live_cross_signs(group.certs, chain, context.trust, _above(group, context), context.at)
     new = rewrite(data, chain)
     if new == data:
         return None
@@ -354,6 +355,19 @@ def _lookups(
     if fetcher is not None:
         lookups.append(lambda cert: [(c, f"AIA {url}") for c, url in fetcher.issuers_of(cert)])
     return lookups
+
+
+def _above(
+    group: Served, context: ChainContext
+) -> Callable[[x509.Certificate], list[x509.Certificate]]:
+    """A certificate's issuers wherever mailtls sees one: served, trusted, or beside the file
+    (as the audit looks for what is above a cross-sign)."""
+
+    def issuers(child: x509.Certificate) -> list[x509.Certificate]:
+        near = context.candidates.issuers_named(child.issuer, group.cert_path)
+        return [*group.certs, *context.trust.issuers_named(child.issuer), *(c for c, _ in near)]
+
+    return issuers
 
 
 def _fetch_failures(fetcher: AiaFetcher | None) -> str:

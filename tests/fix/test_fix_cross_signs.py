@@ -3,6 +3,7 @@ never goes looking for the removed root (a removed root is not a missing interme
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -158,3 +159,45 @@ def test_a_longer_lived_signer_that_leads_nowhere_is_passed_over(tmp_path: Path)
         capture_output=True, text=True, check=False, timeout=30,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_rebuild_keeps_a_live_cross_sign_after_the_chain(tmp_path: Path) -> None:
+    """March 2020: USERTrust cross-signed by AddTrust is alive, and served for old clients,
+    but the renewed file lacks the intermediate (the story). The rebuild used to drop the
+    cross-sign while adding the intermediate; it now serves leaf, DV, cross-sign, which
+    openssl accepts both with the new root and with only the old one."""
+    from tests.checks.test_cross_signs import addtrust_2020
+
+    h = addtrust_2020()
+    at = utc_day(2020, 3, 15)
+    (tmp_path / "cert.pem").write_bytes(pem(h.leaf.cert, h.cross.cert))
+    (tmp_path / "intermediate.pem").write_bytes(pem(h.issuing.cert))
+    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
+    (tmp_path / "key.pem").chmod(0o600)
+    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
+    settings = AuditOptions(at=at, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False)
+    options = FixOptions(
+        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
+    )
+    result = fix(read_all([str(conf)], {}), options)
+    served = x509.load_pem_x509_certificates((tmp_path / "cert.pem").read_bytes())
+    assert served == [h.leaf.cert, h.issuing.cert, h.cross.cert]
+    assert exit_code(result, dry_run=False) == 0
+    assert result.after is not None
+    assert [f.code for f in result.after.findings] == ["cross-sign-served"]
+    (tmp_path / "first.pem").write_bytes(pem(h.leaf.cert))
+    for root in (h.new_root, h.old_root):
+        (tmp_path / "anchor.pem").write_bytes(pem(root.cert))
+        verify = subprocess.run(
+            ["openssl", "verify", "-attime", str(int(at.timestamp())), "-no-CApath", "-no-CAstore",
+             "-CAfile", str(tmp_path / "anchor.pem"), "-untrusted", str(tmp_path / "cert.pem"),
+             "-purpose", "sslserver", str(tmp_path / "first.pem")],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def utc_day(year: int, month: int, day: int) -> dt.datetime:
+    return dt.datetime(year, month, day, 12, tzinfo=dt.UTC)
