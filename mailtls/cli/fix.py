@@ -96,7 +96,7 @@ def restore(
     ] = None,
 ) -> None:
     """Put the newest mailtls backup of FILE back in place, atomically."""
-    from mailtls.fix.apply import restore as put_back
+    from mailtls.fix.backups import restore as put_back
     from mailtls.fix.lock import run_lock
 
     with run_lock():

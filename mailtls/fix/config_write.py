@@ -11,7 +11,8 @@ import subprocess
 from dataclasses import dataclass
 
 from mailtls.errors import MailtlsError
-from mailtls.fix.apply import WriteError, apply_change, restore, write_atomically
+from mailtls.fix.apply import WriteError, write_atomically
+from mailtls.fix.backups import apply_change, restore
 from mailtls.fix.config_plan import ConfigEdit, Repoint, group_by_file, plan_file
 from mailtls.fix.target import FileChanged, Target, open_target, symlink_risk
 from mailtls.models import Endpoint

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from mailtls.audit import audit
 from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
-from mailtls.fix.apply import restore
+from mailtls.fix.backups import restore
 from mailtls.fix.lock import run_lock
 from mailtls.fix.reload import Outcome, run_steps, steps_after
 from mailtls.fix.run import FixOptions, FixResult, fix

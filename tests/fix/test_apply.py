@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 
 from mailtls.errors import MailtlsError
-from mailtls.fix.apply import (
-    WriteError,
-    Written,
-    apply_change,
-    backups_of,
-    open_backup_dir,
-    restore,
-    sweep_stale,
-)
+from mailtls.fix.apply import WriteError, Written, sweep_stale
+from mailtls.fix.backups import apply_change, backups_of, open_backup_dir, restore
 from mailtls.fix.target import FileChanged, open_target
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)

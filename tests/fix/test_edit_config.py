@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
-from mailtls.fix.apply import backups_of
+from mailtls.fix.backups import backups_of
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
 from mailtls.report import fix_text
 from tests.conftest import FIXTURES, run

@@ -17,7 +17,8 @@ from fixtures.build import FOREVER, issue, key_pem, leaf, pem, utc
 from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
 from mailtls.fix.aia import AiaFetcher
-from mailtls.fix.apply import WriteError, backups_of
+from mailtls.fix.apply import WriteError
+from mailtls.fix.backups import backups_of
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
 from mailtls.net import Deadline
 from mailtls.report import fix_text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
-from mailtls.fix.apply import backup_name, backups_of, prune_backups
+from mailtls.fix.backups import backup_name, backups_of, prune_backups
 from mailtls.fix.run import FixOptions, fix
 from tests.fix.test_fix import AT, TRUST, dovecot_server, pki
 

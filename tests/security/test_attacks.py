@@ -21,7 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fixtures.build import FOREVER, issue, key_pem, leaf, pem, utc
-from mailtls.fix.apply import WriteError, backups_of
+from mailtls.fix.apply import WriteError
+from mailtls.fix.backups import backups_of
 from mailtls.fix.lock import run_lock
 from mailtls.fix.run import exit_code
 from tests.security.arena import (
