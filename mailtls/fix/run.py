@@ -115,9 +115,17 @@ def _write_edits(
     """Each configuration edit written and validated; the repointed certificate files, whose
     daemons need a reload."""
     for edit, target in edits:
-        sni = {"check": rebuild_and_look_up, "after_rollback": rebuild} if edit.table else {}
+        check, again = (rebuild_and_look_up, rebuild) if edit.table else (None, None)
         result.edited.append(
-            write_edit(edit, target, backup=options.backup, backup_dir=backup_dir, now=now, **sni)
+            write_edit(
+                edit,
+                target,
+                backup=options.backup,
+                backup_dir=backup_dir,
+                now=now,
+                check=check,  # an SNI map: its index rebuilt and looked up, not postconf -n
+                after_rollback=again,
+            )
         )
     done = {e for outcome in result.edited if outcome.written for e in outcome.edit.endpoints}
     repointed = set()
