@@ -69,6 +69,13 @@ def plan_file(
         return Refusal(
             leaf_file, owners, f"{leaf_file} is in a {tool} lineage; fix it with {tool} itself"
         )
+    spread = sorted(set(group.cert_files))
+    if len(spread) > 1:
+        reason = (
+            f"its chain comes from {len(spread)} files ({', '.join(spread)}): join them by hand"
+        )
+        return Refusal(leaf_file, owners, reason + "; nothing was changed")
+    path = leaf_file  # `key.pem, cert.pem`: the chain goes with the leaf, never into the key's file
     data = cache.get(path).data
     opened = _open(path, owners, data)
     if isinstance(opened, Finding):
