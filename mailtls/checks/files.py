@@ -25,6 +25,8 @@ class Served:
     keys: list[KeyHalf] = field(default_factory=list)  # public halves of the private keys
     key_encrypted: bool = False
     unordered: bool = False  # PKCS#7 holds a set of certificates: their order means nothing
+    # `*_tls_chain_files`: the file each certificate came from (the key's file is cert_path)
+    cert_files: list[str] = field(default_factory=list)
 
     def leaf_index(self) -> int:
         """The server's own certificate: the one its key fits, else the first that is no CA."""
@@ -148,6 +150,7 @@ def _chain_groups(endpoint: Endpoint, cache: FileCache, findings: list[Finding])
                 if not groups:  # certificates before any key: no key serves them
                     groups.append(Served(path, None))
                 groups[-1].certs.append(block.cert)
+                groups[-1].cert_files.append(path)
     return [g for g in groups if g.certs or g.keys]
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailtls.fix.config_lists import replace_tokens, repoint_list
 from mailtls.models import Endpoint, Service
 
 # The settings that name the certificate file a daemon serves (the leaf first).
@@ -61,6 +62,9 @@ class ConfigEdit:
     endpoints: tuple[str, ...]
     old: bytes
     new: bytes
+    table: str = ""  # an SNI map source: the `type:/path` postmap -F rebuilds from it
+    # Each SNI name edited, and the files Postfix must read for it once the index is rebuilt.
+    lookups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def repoint_line(
@@ -108,11 +112,11 @@ def _settings(text: bytes, cert: str, base: str) -> list[re.Match[bytes]]:
     return [
         m
         for m in _SETTING.finditer(text)
-        if b"#" not in text[: m.start()] and _names(m.group("value"), cert, base)
+        if b"#" not in text[: m.start()] and _writes(m.group("value"), cert, base)
     ]
 
 
-def _names(value: bytes, cert: str, base: str) -> bool:
+def _writes(value: bytes, cert: str, base: str) -> bool:
     path = os.fsdecode(value.strip(b'"'))
     if not path or "$" in path or "%" in path:
         return False
@@ -128,18 +132,17 @@ def plan_file(
     for repoint, endpoint in repoints:
         assert endpoint.source is not None  # grouped by it
         line = endpoint.source.line
-        if line in seen:
+        if (line, repoint.cert) in seen:
             continue
-        seen.add(line)
-        base = os.path.dirname(path)
-        postfix = endpoint.service == "postfix"
-        done = repoint_line(new, line, repoint.cert, repoint.fullchain, base, continued=postfix)
+        seen.add((line, repoint.cert))
+        done = _repoint(new, path, repoint, endpoint, repoints)
         if isinstance(done, str):
             return f"{path}:{line}: {done}"
-        new, edit = done
-        edits.append(edit)
+        new, made = done
+        edits += made
     first = repoints[0][1]
     config = first.config if first.service == "dovecot" else os.path.dirname(first.config)
+    table = first.sni_table if _kind(first) == "map" else ""
     return ConfigEdit(
         path=path,
         service=first.service,
@@ -148,7 +151,48 @@ def plan_file(
         endpoints=tuple(dict.fromkeys(e.id for _, e in repoints)),
         old=data,
         new=new,
+        table=table,
+        lookups=tuple((e.names[0], _swapped(e, r)) for r, e in repoints) if table else (),
     )
+
+
+def _kind(endpoint: Endpoint) -> str:
+    """Which setting names the file: a single path, or a Postfix list of files."""
+    if endpoint.service != "postfix" or endpoint.slot != "chain":
+        return "single"
+    if not endpoint.scope.startswith("sni "):
+        return "chain"
+    return "map" if endpoint.sni_table else "inline"
+
+
+def _swapped(endpoint: Endpoint, repoint: Repoint) -> tuple[str, ...]:
+    return tuple(repoint.fullchain if f == repoint.cert else f for f in endpoint.chain_files)
+
+
+def _repoint(
+    data: bytes,
+    path: str,
+    repoint: Repoint,
+    endpoint: Endpoint,
+    pairs: Sequence[tuple[Repoint, Endpoint]],
+) -> tuple[bytes, list[LineEdit]] | str:
+    assert endpoint.source is not None
+    line, kind = endpoint.source.line, _kind(endpoint)
+    if kind == "single":
+        postfix = endpoint.service == "postfix"
+        base = os.path.dirname(path)
+        done = repoint_line(data, line, repoint.cert, repoint.fullchain, base, continued=postfix)
+        return done if isinstance(done, str) else (done[0], [done[1]])
+    if not _PLAIN_PATH.fullmatch(repoint.fullchain):
+        return f"{repoint.fullchain} holds characters that would need quoting"
+    same = [e for r, e in pairs if r == repoint and e.source == endpoint.source]
+    expected = sum(e.chain_files.count(repoint.cert) for e in same)
+    base = os.path.dirname(endpoint.config)  # Postfix reads a relative file from its folder
+    tokens = repoint_list(data, line, repoint.cert, base, kind, expected)
+    if isinstance(tokens, str):
+        return tokens
+    edits = [LineEdit(t.line, t.text, repoint.fullchain) for t in tokens]
+    return replace_tokens(data, tokens, repoint.fullchain), edits
 
 
 def group_by_file(
@@ -162,7 +206,7 @@ def group_by_file(
     for repoint in repoints:
         mine = [by_id[i] for i in repoint.endpoints if i in by_id]
         unknown = [e for e in mine if e.source is None or not e.source.line]
-        if unknown or not mine or any(e.cert_file != repoint.cert for e in mine):
+        if unknown or not mine or not all(_names(e, repoint.cert) for e in mine):
             who = unknown[0].id if unknown else ", ".join(repoint.endpoints)
             refused[repoint] = f"the line that names {repoint.cert} for {who} is not known"
             continue
@@ -170,3 +214,7 @@ def group_by_file(
             assert endpoint.source is not None
             files.setdefault(endpoint.source.path, []).append((repoint, endpoint))
     return files, refused
+
+
+def _names(endpoint: Endpoint, cert: str) -> bool:
+    return endpoint.cert_file == cert or cert in endpoint.chain_files

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailtls.errors import MailtlsError
@@ -107,21 +108,30 @@ def write_edit(
     backup: bool,
     backup_dir: tuple[str, int] | None,
     now: dt.datetime,
+    check: Callable[[ConfigEdit], Validation] | None = None,
+    after_rollback: Callable[[ConfigEdit], Validation] | None = None,
 ) -> EditOutcome:
-    """Write, validate, and put the old bytes back if the parser rejects the new ones."""
+    """Write, validate (the daemon's parser, or `check`), and put the old bytes back if it
+    rejects the new ones; then `after_rollback` (an SNI map's index rebuilt from them)."""
     try:
         written = apply_change(
             target, edit.new, backup=backup, backup_dir=backup_dir, private=False, now=now
         )
     except (WriteError, FileChanged) as error:
         return EditOutcome(edit, written=False, error=str(error))
-    checked = validate(validator(edit))
+    checked = check(edit) if check else validate(validator(edit))
     if checked.ok:
         return EditOutcome(edit, True, written.backup, checked)
     try:
         _roll_back(edit, target.path, written.backup, backup_dir)
     except MailtlsError as error:
         return EditOutcome(edit, True, written.backup, checked, error=f"NOT rolled back: {error}")
+    again = after_rollback(edit) if after_rollback else None
+    if again is not None and not again.ok:
+        said = f"{' '.join(again.argv)}: {again.output}"
+        return EditOutcome(
+            edit, False, written.backup, checked, True, f"the index was NOT rebuilt: {said}"
+        )
     return EditOutcome(edit, False, written.backup, checked, rolled_back=True)
 
 

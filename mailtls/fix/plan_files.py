@@ -60,12 +60,22 @@ def plan_file(
     targets: dict[str, Target],
 ) -> FileChange | Refusal | Finding | Repoint | None:
     owners = tuple(endpoints)
-    found = lineage(path)
+    leaf_file = _leaf_file(path, group)
+    found = lineage(leaf_file)
     if found is not None:
         tool, fullchain = found
-        if os.path.exists(fullchain) and os.path.realpath(fullchain) != os.path.realpath(path):
-            return Repoint(path, fullchain, tool, owners)
-        return Refusal(path, owners, f"{path} is in a {tool} lineage; fix it with {tool} itself")
+        if os.path.exists(fullchain) and os.path.realpath(fullchain) != os.path.realpath(leaf_file):
+            return Repoint(leaf_file, fullchain, tool, owners)
+        return Refusal(
+            leaf_file, owners, f"{leaf_file} is in a {tool} lineage; fix it with {tool} itself"
+        )
+    spread = sorted(set(group.cert_files))
+    if len(spread) > 1:
+        reason = (
+            f"its chain comes from {len(spread)} files ({', '.join(spread)}): join them by hand"
+        )
+        return Refusal(leaf_file, owners, reason + "; nothing was changed")
+    path = leaf_file  # `key.pem, cert.pem`: the chain goes with the leaf, never into the key's file
     data = cache.get(path).data
     opened = _open(path, owners, data)
     if isinstance(opened, Finding):
@@ -99,6 +109,14 @@ def plan_file(
         # as the certificate still carries a key its backup must not spread.
         holds_key=bool(cache.get(path).keys) or cache.get(path).encrypted,
     )
+
+
+def _leaf_file(path: str, group: Served) -> str:
+    """The file that holds the leaf: `path`, or for `*_tls_chain_files` (`privkey.pem,
+    cert.pem`) the one after the key's, which is what a lineage's full chain replaces."""
+    if not group.cert_files:
+        return path
+    return group.cert_files[group.leaf_index()]
 
 
 def _open(path: str, owners: tuple[str, ...], data: bytes) -> Target | Finding:

@@ -18,6 +18,7 @@ from mailtls.fix.lock import run_lock
 from mailtls.fix.plan import FileChange, Refusal
 from mailtls.fix.plan_files import files_to_fix, plan_file, skip
 from mailtls.fix.reload import Outcome, Step, run_steps, steps_after
+from mailtls.fix.sni_write import rebuild, rebuild_and_look_up
 from mailtls.fix.target import FileChanged, Target, open_folder
 from mailtls.models import ConfigResult, Finding, Report
 from mailtls.pki.load import FileCache
@@ -114,8 +115,17 @@ def _write_edits(
     """Each configuration edit written and validated; the repointed certificate files, whose
     daemons need a reload."""
     for edit, target in edits:
+        check, again = (rebuild_and_look_up, rebuild) if edit.table else (None, None)
         result.edited.append(
-            write_edit(edit, target, backup=options.backup, backup_dir=backup_dir, now=now)
+            write_edit(
+                edit,
+                target,
+                backup=options.backup,
+                backup_dir=backup_dir,
+                now=now,
+                check=check,  # an SNI map: its index rebuilt and looked up, not postconf -n
+                after_rollback=again,
+            )
         )
     done = {e for outcome in result.edited if outcome.written for e in outcome.edit.endpoints}
     repointed = set()
@@ -202,13 +212,15 @@ def _steps(
 ) -> list[Step]:
     """SNI indexes are rebuilt whenever a file they copy changed (postmap -F copies the files
     into the index); daemons are reloaded only when asked (and those that now read another
-    file, as if it had changed)."""
+    file, as if it had changed). A map an SNI edit rebuilt is not rebuilt twice."""
     steps = steps_after(
         {w.path for w in result.written} | repointed,
         config.endpoints,
         options.dovecot_command,
         options.postfix_command,
     )
+    rebuilt = {o.edit.table for o in result.edited if o.written and o.edit.table}
+    steps = [s for s in steps if s.argv[0] != "postmap" or s.argv[-1] not in rebuilt]
     return steps if options.reload else [s for s in steps if s.argv[0] == "postmap"]
 
 
@@ -232,8 +244,9 @@ def _sweep(config: ConfigResult, backup_dir: tuple[str, int] | None, since: floa
 def exit_code(result: FixResult, dry_run: bool) -> int:
     """0: nothing to fix, or all fixed; 1: something remains (each said why); 2: a write
     failed (that file is as it was; the others written are said)."""
-    if result.failed or any(o.error and o.written for o in result.edited):
-        return 2  # a write failed, or an edit the parser rejected could not be undone
+    if result.failed or any(o.error and (o.written or o.rolled_back) for o in result.edited):
+        return 2  # a write failed, an edit the parser rejected was not undone, or its index
+        # was not rebuilt after it was
     if (
         result.skipped
         or result.refusals

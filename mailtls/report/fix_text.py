@@ -59,6 +59,8 @@ def _edits(result: FixResult, dry_run: bool) -> list[str]:
         checked = outcome.validation
         if checked is not None and checked.argv:
             state = "accepted it" if checked.ok else f"rejected it: {checked.output}"
+            if edit.table:  # an SNI map: rebuilt and looked up, or what postmap said
+                state = f"done ({checked.output})" if checked.ok else f"FAILED: {checked.output}"
             out.append(f"  {' '.join(checked.argv)}: {state}")
         elif checked is not None:
             out.append(f"  {checked.output}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailtls.fix.config_plan import repoint_line
+from mailtls.fix.config_plan import Repoint, plan_file, repoint_line
 from mailtls.fix.plan import lineage
+from mailtls.models import Endpoint, Location
 
 LIVE = "/etc/letsencrypt/live/mail.example.org"
 CERT, FULL = f"{LIVE}/cert.pem", f"{LIVE}/fullchain.pem"
@@ -96,3 +97,29 @@ def test_lineages_found_by_their_layout() -> None:
         "acme.sh",
         "/archive/u/.acme.sh/m/fullchain.cer",
     )
+
+
+def test_two_lineages_on_one_master_cf_entry_are_both_repointed() -> None:
+    """Endpoints of two repoints share the entry's line: each lineage's value changes (before,
+    the second was skipped as "already done" and still claimed)."""
+    other = "/etc/letsencrypt/live/other"
+    entry = (
+        f"smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file={CERT}\n"
+        f"  -o smtp_tls_cert_file={other}/cert.pem\n"
+    ).encode()
+    where = Location("/etc/postfix/master.cf", 1)
+
+    def pair(cert: str, full: str, family: str) -> tuple[Repoint, Endpoint]:
+        name = f"postfix:master.cf smtps/inet {family}"
+        endpoint = Endpoint(name, "postfix", "server", "smtps", where, cert, None,
+                            config="/etc/postfix/main.cf")  # fmt: skip
+        return Repoint(cert, full, "certbot", (name,)), endpoint
+
+    done = plan_file(
+        where.path,
+        entry,
+        [pair(CERT, FULL, "smtpd"), pair(f"{other}/cert.pem", f"{other}/fullchain.pem", "smtp")],
+    )
+    assert not isinstance(done, str), done
+    assert done.new == entry.replace(b"/cert.pem", b"/fullchain.pem")
+    assert [e.line for e in done.lines] == [2, 3]
