@@ -93,7 +93,9 @@ def resolver_lookup(resolver: str | None = None, timeout: float = 5.0) -> Lookup
         raise UsageError(f"the DNS timeout must be more than 0 seconds, not {timeout}")
     try:
         from mailtls.dane import query
-    except ImportError:
+    except ImportError as error:
+        if not (error.name or "").partition(".")[0] == "dns":
+            raise  # a bug of ours, not a missing extra
         raise UsageError(NEEDS_DNSPYTHON) from None
     host, port = parse_resolver(resolver) if resolver is not None else query.system_resolver()
 

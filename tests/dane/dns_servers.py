@@ -32,6 +32,7 @@ never used); NSD refuses names outside its zones, so no name resolves through th
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import os
 import re
@@ -190,7 +191,7 @@ class DnsServers:
     def _spawn(self, command: list[str], name: str) -> None:
         log = (self.folder / f"{name}.out").open("wb")
         self.processes[name] = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder, preexec_fn=_orphan_dies
         )
         log.close()
 
@@ -226,6 +227,13 @@ class DnsServers:
     def _logs(self) -> str:
         logs = [*self.folder.glob("*.out"), self.folder / "unbound.log", self.folder / "nsd.log"]
         return " | ".join(_tail(path) for path in logs)
+
+
+def _orphan_dies() -> None:
+    """In the daemon, before exec: SIGTERM when the test process dies, however it dies (a
+    killed pytest must not leave servers on loopback). Linux prctl(PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _tail(path: Path) -> str:
