@@ -1,32 +1,39 @@
 """Real DNS servers on loopback for the DANE tests: NSD serving test zones signed at test time
-with ldns-signzone, and Unbound validating them with the signed zones' trust anchors.
+with ldns-keygen/ldns-signzone, and Unbound validating them with their trust anchors.
 
-Use the session fixture `dns_servers` (importable everywhere: tests/conftest.py imports it):
+The session fixture `dns_servers` is there in every test folder (tests/conftest.py loads this
+module as a pytest plugin); it starts in about 0.5 s, once per session:
+
+    from tests.dane.dns_servers import DnsServers
 
     def test_x(dns_servers: DnsServers) -> None:
         dns_servers.publish({"_25._tcp.mx1.dane.test": ["3 1 1 <hex>", "2 1 1 <hex>"]})
-        run mailtls with  --resolver dns_servers.resolver   ("127.0.0.1:PORT")
+        mailtls audit --dane --resolver <dns_servers.resolver> ...      # "127.0.0.1:PORT"
+        # or in-process: resolver_lookup(dns_servers.resolver)("_25._tcp.mx1.dane.test")
 
 Zones (NSD on 127.0.0.1:`authoritative_port`, Unbound on 127.0.0.1:`resolver_port`):
   dane.test.   signed (NSEC), its DS is Unbound's trust anchor: answers have AD
   plain.test.  unsigned, `domain-insecure`: answers without AD
-  bogus.test.  signed and anchored, but every TLSA RRset's data is changed after signing:
-               Unbound answers SERVFAIL for them (other names there validate)
-Each zone starts with `_25._tcp.mx.ZONE` = `3 1 1` of fixtures/pki/leaf-2025.pem and `2 1 1`
-of issuing-r1.pem (`default_tlsa()`); dane.test also has `_25._tcp.alias` (CNAME to
+  bogus.test.  signed and anchored, but every TLSA record's data is changed after signing:
+               Unbound answers SERVFAIL for TLSA there (other names validate)
+Each zone starts with `_25._tcp.mx.ZONE` = `3 1 1` of fixtures/pki/leaf-2025.pem's key and
+`2 1 1` of issuing-r1.pem's (`default_tlsa()`); dane.test also has `_25._tcp.alias` (CNAME to
 `_25._tcp.mx`) and `_25._tcp.nodata` (a TXT record, no TLSA).
 
-`publish({owner: [rdata, ...]})` replaces every record at those owners (an empty list removes
-the owner), re-signs, reloads NSD and flushes Unbound's cache of the zone; it returns once both
-servers answer with the new zone. An rdata is `"U S M HEX"` (TLSA) or `"TYPE RDATA"`, e.g.
-`"CNAME _25._tcp.mx.dane.test."`. The servers live for the whole session: use owner names of
-your own so tests do not see each other's records. `silent` is a UDP resolver that never
-answers (`"127.0.0.1:PORT"`), for timeouts.
+`publish({owner: [rdata, ...]})` replaces every record at those owners (with or without the
+final dot; an empty list removes the owner), re-signs, reloads NSD and flushes Unbound's cache
+of the zone; it returns once NSD serves the new serial. An rdata is `"U S M HEX"` (TLSA, e.g.
+`records.for_cert(cert, 3).text()`) or `"TYPE RDATA"` (`"CNAME _25._tcp.mx.dane.test."`).
+The servers live for the whole session: use owner names of your own so tests do not see each
+other's records. `silent` is a resolver that reads and never answers (`"127.0.0.1:PORT"`),
+for timeouts; `ScriptedResolver(reply)` answers with the bytes you make.
 
 Nothing leaves loopback: Unbound listens and sends from 127.0.0.1 only (`interface`,
 `outgoing-interface`, `do-ip6: no`), and every zone it may ask about is a stub on NSD, the root
 included (`stub-zone: "."`: Unbound reads stubs before hints, so its built-in root hints are
 never used); NSD refuses names outside its zones, so no name resolves through the internet.
+The daemons run from a temporary folder, are stopped and the folder removed at the end of the
+session, and get SIGTERM if the test process dies first.
 """
 
 from __future__ import annotations

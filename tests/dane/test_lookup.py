@@ -15,7 +15,6 @@ import dns.query
 import pytest
 
 import mailtls.dane
-from mailtls.dane import lookup as dane_lookup
 from mailtls.dane import query
 from mailtls.dane.lookup import (
     NEEDS_DNSPYTHON,
@@ -291,7 +290,15 @@ def test_without_dnspython_dane_says_what_to_install(monkeypatch: pytest.MonkeyP
     with pytest.raises(UsageError) as raised:
         resolver_lookup("127.0.0.1:53")
     assert str(raised.value) == NEEDS_DNSPYTHON
-    assert dane_lookup.resolver_lookup.__module__ == "mailtls.dane.lookup"
+
+
+def test_a_broken_module_of_ours_is_not_a_missing_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "mailtls.dane.query", None)
+    monkeypatch.delattr(mailtls.dane, "query")
+    with pytest.raises(ImportError, match=r"mailtls\.dane\.query"):
+        resolver_lookup("127.0.0.1:53")
 
 
 def test_lookup_many_against_unbound(dns_servers: DnsServers) -> None:
