@@ -3,6 +3,7 @@ zones, Unbound validating them (tests/dane/dns_servers.py), and scripted hostile
 
 from __future__ import annotations
 
+import socket
 import struct
 import subprocess
 import sys
@@ -345,3 +346,36 @@ def test_lookup_many_raises_what_a_lookup_raises() -> None:
     with pytest.raises(RuntimeError, match="bug at"):
         lookup_many(["a", "b"], broken)
     assert lookup_many([], broken) == {}
+
+
+def test_truncated_answer_without_tcp_is_an_error() -> None:
+    """TC set and nothing listening on TCP: the retry is refused at once."""
+    server = ScriptedResolver(lambda q: [_reply(q, 0x8380)])  # QR, TC, RD, RA
+    try:
+        answer = resolver_lookup(server.address, 2.0)(MX)
+    finally:
+        server.close()
+    assert answer.status == Status.ERROR and answer.detail.startswith("cannot ask")
+
+
+def test_tcp_retry_shares_the_one_timeout() -> None:
+    """A slow TC answer (0.35 s), then a TCP listener that never answers: the whole look-up
+    ends within the one 0.5 s timeout, not 0.35 s + a fresh 0.5 s for TCP."""
+
+    def slow_truncated(question: bytes) -> list[bytes]:
+        time.sleep(0.35)  # the resolver being slow, the thing under test
+        return [_reply(question, 0x8380)]
+
+    server = ScriptedResolver(slow_truncated)
+    with socket.create_server(("127.0.0.1", server.port)) as listener:
+        started = time.monotonic()
+        try:
+            answer = resolver_lookup(server.address, 0.5)(MX)
+        finally:
+            server.close()
+        elapsed = time.monotonic() - started
+        listener.settimeout(0)
+        connection, _ = listener.accept()  # the retry did connect (raises if it did not)
+        connection.close()
+    assert answer.status == Status.TIMEOUT
+    assert 0.5 <= elapsed < 0.5 + 0.25
