@@ -40,9 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime as dt
-import os
-import re
 import signal
 import socket
 import subprocess
@@ -62,9 +59,19 @@ import pytest
 from mailtls.dane import records
 from mailtls.pki.load import load_file
 from tests.conftest import FIXTURES, need_binary
+from tests.dane.dns_files import (
+    BOGUS,
+    PLAIN,
+    SIGNED,
+    ZONES,
+    keygen,
+    nsd_conf,
+    sign,
+    spoil_tlsa,
+    unbound_conf,
+    zone_text,
+)
 
-SIGNED, PLAIN, BOGUS = "dane.test", "plain.test", "bogus.test"
-ZONES = (SIGNED, PLAIN, BOGUS)
 READY_SECONDS = 15.0
 
 
@@ -123,7 +130,7 @@ class DnsServers:
         self.folder = folder
         self.serial = 1
         self.zones: dict[str, dict[str, list[str]]] = {zone: _initial(zone) for zone in ZONES}
-        self.keys = {zone: _keygen(folder, zone) for zone in (SIGNED, BOGUS)}
+        self.keys = {zone: keygen(folder, zone) for zone in (SIGNED, BOGUS)}
         self.authoritative_port = _free_port()
         self.resolver_port = _free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -140,12 +147,12 @@ class DnsServers:
     def start(self) -> None:
         for zone in ZONES:
             self._write_zone(zone)
-        _write(self.folder / "nsd.conf", _nsd_conf(self.folder, self.authoritative_port))
+        _write(self.folder / "nsd.conf", nsd_conf(self.folder, self.authoritative_port))
         self._spawn([need_binary("nsd"), "-d", "-c", str(self.folder / "nsd.conf")], "nsd")
         self._wait_serial(self.authoritative_port)
         anchors = "".join(self.keys[zone][1] for zone in (SIGNED, BOGUS))
         _write(self.folder / "anchors", anchors)
-        conf = _unbound_conf(self.folder, self.resolver_port, self.authoritative_port)
+        conf = unbound_conf(self.folder, self.resolver_port, self.authoritative_port)
         _write(self.folder / "unbound.conf", conf)
         self._spawn(
             [need_binary("unbound"), "-d", "-c", str(self.folder / "unbound.conf")], "unbound"
@@ -184,14 +191,14 @@ class DnsServers:
         self.silent_server.close()
 
     def _write_zone(self, zone: str) -> None:
-        text = _zone_text(zone, self.serial, self.zones[zone])
+        text = zone_text(zone, self.serial, self.zones[zone])
         path = self.folder / f"{zone}.zone"
         _write(path, text)
         if zone in self.keys:
-            _sign(self.folder, zone, self.keys[zone][0])
+            sign(self.folder, zone, self.keys[zone][0])
             if zone == BOGUS:
                 signed = path.with_suffix(".zone.signed")
-                signed.write_text(_spoil_tlsa(signed.read_text()))
+                signed.write_text(spoil_tlsa(signed.read_text()))
         elif zone == PLAIN:
             _write(path.with_suffix(".zone.signed"), text)  # NSD reads *.signed for all
 
@@ -253,128 +260,6 @@ def _initial(zone: str) -> dict[str, list[str]]:
         names[f"_25._tcp.alias.{zone}"] = [f"CNAME _25._tcp.mx.{zone}."]
         names[f"_25._tcp.nodata.{zone}"] = ['TXT "no TLSA here"']
     return names
-
-
-def _zone_text(zone: str, serial: int, names: Mapping[str, Sequence[str]]) -> str:
-    lines = [
-        f"$TTL 300\n{zone}. SOA ns.{zone}. hostmaster.{zone}. {serial} 3600 600 86400 300",
-        f"{zone}. NS ns.{zone}.",
-        f"ns.{zone}. A 127.0.0.1",
-    ]
-    for name, rdatas in sorted(names.items()):
-        for rdata in rdatas:
-            kind = "" if rdata[:1].isdigit() else rdata.split()[0].upper()
-            value = rdata if kind else f"TLSA {rdata}"
-            lines.append(f"{name}. IN {value}")
-    return "\n".join(lines) + "\n"
-
-
-_TLSA_LINE = re.compile(r"^(\S+\s+\d+\s+IN\s+TLSA\s+\d+ \d+ \d+ \S*)([0-9a-f])$", re.M)
-
-
-def _spoil_tlsa(signed: str) -> str:
-    """Change the last hex digit of every TLSA record: its RRSIG no longer verifies."""
-    spoiled, count = _TLSA_LINE.subn(lambda m: m[1] + ("0" if m[2] != "0" else "1"), signed)
-    if count == 0 and "TLSA" in signed:
-        raise RuntimeError(f"no TLSA line spoiled in the bogus zone: {signed[:500]}")
-    return spoiled
-
-
-def _keygen(folder: Path, zone: str) -> tuple[str, str]:
-    """An ECDSA P-256 key for `zone` (its base name for ldns-signzone) and its DS record."""
-    done = subprocess.run(
-        [need_binary("ldns-keygen"), "-a", "ECDSAP256SHA256", "-k", zone],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    base = done.stdout.strip()
-    return base, (folder / f"{base}.ds").read_text()
-
-
-def _sign(folder: Path, zone: str, key: str) -> None:
-    today = dt.datetime.now(dt.UTC)
-    stamp = "%Y%m%d%H%M%S"
-    subprocess.run(
-        [
-            need_binary("ldns-signzone"),
-            "-i",
-            (today - dt.timedelta(days=1)).strftime(stamp),
-            "-e",
-            (today + dt.timedelta(days=7)).strftime(stamp),
-            "-o",
-            zone,
-            f"{zone}.zone",
-            key,
-        ],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-
-
-def _nsd_conf(folder: Path, port: int) -> str:
-    zones = "".join(f"zone:\n  name: {z}\n  zonefile: {z}.zone.signed\n" for z in ZONES)
-    return f"""server:
-  ip-address: 127.0.0.1@{port}
-  port: {port}
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: "{folder}"
-  database: ""
-  zonelistfile: "{folder}/zone.list"
-  xfrdfile: "{folder}/xfrd.state"
-  xfrdir: "{folder}"
-  pidfile: "{folder}/nsd.pid"
-  logfile: "{folder}/nsd.log"
-  server-count: 1
-  verbosity: 1
-  # Response rate limiting (on by default: 200 a second) would drop Unbound's bulk questions.
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-{zones}"""
-
-
-def _unbound_conf(folder: Path, port: int, authoritative: int) -> str:
-    stubs = "".join(
-        f'stub-zone:\n  name: "{z}"\n  stub-addr: 127.0.0.1@{authoritative}\n'
-        for z in (".", *ZONES)
-    )
-    return f"""server:
-  interface: 127.0.0.1@{port}
-  port: {port}
-  outgoing-interface: 127.0.0.1
-  do-ip6: no
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  username: ""
-  chroot: ""
-  directory: "{folder}"
-  pidfile: "{folder}/unbound.pid"
-  logfile: "{folder}/unbound.log"
-  use-syslog: no
-  do-daemonize: no
-  num-threads: 1
-  so-reuseport: no
-  trust-anchor-file: "{folder}/anchors"
-  domain-insecure: "{PLAIN}"
-  local-zone: "test." nodefault
-  module-config: "validator iterator"
-  target-fetch-policy: "0 0 0 0 0"
-  prefetch: no
-  val-log-level: 2
-  verbosity: {os.environ.get("MAILTLS_UNBOUND_VERBOSITY", "1")}
-remote-control:
-  control-enable: yes
-  control-interface: "{folder}/unbound.ctl"
-  control-use-cert: no
-{stubs}"""
 
 
 def _free_port() -> int:
