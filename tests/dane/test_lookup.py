@@ -187,6 +187,11 @@ def _tlsa_rr(rdata: bytes) -> bytes:
     ("name", "reply", "words"),
     [
         ("short TLSA rdata", lambda q: [_reply(q, 0x8180, _tlsa_rr(b"\x03\x01"), 1)], "unreadable"),
+        (
+            "TLSA without data",
+            lambda q: [_reply(q, 0x8180, _tlsa_rr(b"\x03\x01\x01"), 1)],
+            "unreadable",
+        ),
         ("answer count past the end", lambda q: [_reply(q, 0x8180, b"", 3)], "unreadable"),
         ("a header only", lambda q: [q[:2] + b"\x81"], "unreadable"),
         ("rcode 5", lambda q: [_reply(q, 0x8185)], "REFUSED"),
@@ -201,6 +206,18 @@ def test_hostile_answers_are_errors_not_crashes(name: str, reply: Reply, words: 
         server.close()
     assert answer.status == Status.ERROR, name
     assert words in answer.detail and server.address in answer.detail
+
+
+def test_unknown_fields_come_through_for_the_judge() -> None:
+    """Usage, selector and type 255 with 3000 bytes of data are well-formed TLSA: passed on
+    as they are (match.py judges what a client can use), not dropped here."""
+    odd = b"\xff\xff\xff" + b"x" * 3000
+    server = ScriptedResolver(lambda q: [_reply(q, 0x8180, _tlsa_rr(odd), 1)])
+    try:
+        answer = resolver_lookup(server.address, 2.0)(MX)
+    finally:
+        server.close()
+    assert answer == Answer(MX, Status.OK, (TlsaRecord(255, 255, 255, b"x" * 3000),))
 
 
 def test_answers_to_other_questions_are_ignored() -> None:
