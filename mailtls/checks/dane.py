@@ -112,6 +112,20 @@ def disk_findings(
     upcoming: Upcoming | None = None,
 ) -> list[Finding]:
     """The published records of each owner against the endpoint's chain on disk."""
+    found = []
+    for item, judged in disk_verdicts(checked, answers, cache, upcoming):
+        found += _finding(judged, item.endpoint, item.files[0])
+    return found
+
+
+def disk_verdicts(
+    checked: Iterable[Owner],
+    answers: Mapping[str, Answer],
+    cache: FileCache,
+    upcoming: Upcoming | None = None,
+) -> list[tuple[Owner, Judged]]:
+    """Each owner with what its answer says of the chain on disk; each (owner, files)
+    judged once, however many endpoints share them."""
     judged: dict[tuple[str, tuple[str, ...]], Judged] = {}
     found = []
     for item in checked:
@@ -120,8 +134,9 @@ def disk_findings(
             continue
         key = (item.name, item.files)
         if key not in judged:
-            judged[key] = judge_disk(answer, _certs(item.files, cache), item.files[0], upcoming)
-        found += _finding(judged[key], item.endpoint, item.files[0])
+            certs = _certs(item.files, cache)
+            judged[key] = judge_disk(item.name, answer, certs, item.files[0], upcoming)
+        found.append((item, judged[key]))
     return found
 
 
@@ -144,12 +159,15 @@ def leaf_chains(certs: Sequence[x509.Certificate]) -> list[list[x509.Certificate
 
 
 def judge_disk(
-    answer: Answer, certs: Sequence[x509.Certificate], path: str, upcoming: Upcoming | None
+    name: str,
+    answer: Answer,
+    certs: Sequence[x509.Certificate],
+    path: str,
+    upcoming: Upcoming | None,
 ) -> Judged:
-    """What a DANE sender makes of `answer` once this chain is served."""
-    name = answer.owner
+    """What a DANE sender makes of `answer` for owner `name` once this chain is served."""
     if answer.status in FAILED:
-        return _failed(answer)
+        return _failed(name, answer)
     usable_records = [r for r in answer.records if usable(r)]
     chains = leaf_chains(certs)
     if answer.status is not Status.OK or not usable_records or not chains:
@@ -184,11 +202,11 @@ def judge_disk(
     )
 
 
-def _failed(answer: Answer) -> Judged:
+def _failed(name: str, answer: Answer) -> Judged:
     detail = f" ({answer.detail})" if answer.detail else ""
     return Judged(
         "tlsa-lookup-failed",
-        f"{answer.owner}: the TLSA lookup failed: {answer.status.value}{detail}; DANE senders"
+        f"{name}: the TLSA lookup failed: {answer.status.value}{detail}; DANE senders"
         " that get the same defer mail to a signed domain",
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from mailtls.checks import dane as dane_checks
 from mailtls.checks.dane import Owner, Upcoming, disk_findings, owners, served_findings
 from mailtls.checks.registry import CODES
 from mailtls.config.discover import read_all
@@ -48,7 +49,7 @@ def postfix(tmp_path: Path, master: str | None = None, *certs: str) -> ConfigRes
 
 def found(config: ConfigResult, answer: Answer, upcoming: Upcoming | None = None) -> list[Finding]:
     checked, _ = owners(config.endpoints, config.listeners)
-    return disk_findings(checked, {answer.owner: answer}, FileCache(), upcoming)
+    return disk_findings(checked, {MX: answer}, FileCache(), upcoming)
 
 
 def signed(*records: TlsaRecord, owner: str = MX) -> Answer:
@@ -195,7 +196,13 @@ def test_served_chain_is_judged_apart_from_the_disk(tmp_path: Path) -> None:
     assert served_findings(checked, answers, [(endpoint, "127.0.0.1:25", 25, new)]) == []
 
 
-def test_an_owner_shared_by_endpoints_is_said_for_each(tmp_path: Path) -> None:
+def test_an_owner_shared_by_endpoints_is_said_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judged once, said under each endpoint's own id."""
+    calls: list[str] = []
+    judge_disk = dane_checks.judge_disk
+    monkeypatch.setattr(dane_checks, "judge_disk", lambda *a: calls.append(a[0]) or judge_disk(*a))
     config = postfix(tmp_path)
     endpoint = config.endpoints[0]
     files = (str(tmp_path / "fullchain.pem"),)
@@ -203,3 +210,4 @@ def test_an_owner_shared_by_endpoints_is_said_for_each(tmp_path: Path) -> None:
     checked = [Owner(endpoint, MX, files), Owner(other, MX, files)]
     findings = disk_findings(checked, {MX: signed(for_cert(cert("leaf-rsa"), 3))}, FileCache())
     assert [f.endpoint for f in findings] == ["postfix:global", "postfix:copy"]
+    assert calls == [MX]
