@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := dovecot-core dovecot-imapd dovecot-pop3d postfix certbot pebble dehydrated \
-  prometheus-node-exporter debootstrap
+  prometheus-node-exporter debootstrap nsd ldnsutils unbound
+# Started by the tests on loopback with their own configs (tests/dane/dns_servers.py); the
+# packages' own services must not stay running: unbound's would answer on 127.0.0.1:53.
+DNS_SERVICES := unbound nsd
 # Dovecot 2.4 (Debian 13) in a chroot, the oracle of the 2.4 reader tests (built once, ~40 s):
 # ../shared/notes/dovecot24-chroot.md
 TRIXIE ?= /var/cache/mailtls-trixie
@@ -15,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,dane]'
 	touch $@
 
 # The demo: the story's mail server (renewed leaf copied in without its new intermediate),
@@ -28,7 +31,12 @@ demo: setup
 debian-packages:
 	@if ! dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then \
 	  apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES); \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES) && \
+	  for service in $(DNS_SERVICES); do \
+	    if [ -d /run/systemd/system ]; then systemctl disable --now -q $$service; \
+	    else invoke-rc.d $$service stop >/dev/null 2>&1; update-rc.d $$service disable >/dev/null 2>&1; \
+	    fi; true; \
+	  done; \
 	fi
 
 lint: setup

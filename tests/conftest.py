@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 FIXTURES = ROOT / "fixtures"
 _CORPUS_SKIPPED = pytest.StashKey[int]()
+# The loopback DNS servers of the DANE tests (the `dns_servers` session fixture), for all folders.
+pytest_plugins = ["tests.dane.dns_servers"]
 
 
 def need_binary(name: str) -> str:
