@@ -20,10 +20,17 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Answer:
-    owner: str
+    """The resolver's answer for one owner name.
+
+    `secure` is the AD bit of the resolver's response, for any status it answered with: an
+    OK with `secure` holds validated records, an NXDOMAIN or NODATA with `secure` is a
+    validated denial. `detail` is words for a finding, naming the resolver.
+    """
+
+    owner: str  # "_25._tcp.mx.example.org" (no trailing dot)
     status: Status
-    records: tuple[TlsaRecord, ...] = ()
-    secure: bool = False
+    records: tuple[TlsaRecord, ...] = ()  # the TLSA RDATA, when status is OK; sorted
+    secure: bool = False  # the resolver set AD (DNSSEC-validated)
     detail: str = ""
 
 
