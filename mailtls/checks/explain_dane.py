@@ -26,7 +26,7 @@ DANE_EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         " not reloaded after the files changed.",
         "postfix reload when the files are right; else publish the records of the chain served"
         " (mailtls dane records) until the new chain is in place.",
-        "posttls-finger -t30 -T180 -c -L verbose,summary -d sha256 -P /etc/ssl/certs MX",
+        "posttls-finger -c -l dane -L summary '[MX.EXAMPLE.ORG]'  (Verified: matches)",
     ),
     "tlsa-only-next": (
         "The records match the key given with --next, not the chain the daemon serves: they"

@@ -287,7 +287,9 @@ def test_every_registered_code_has_a_test_that_fires_it() -> None:
     fired = {code for case in CASES.values() for code in case[3]} | FIRED_ELSEWHERE
     tests = Path(__file__).parent.parent
     config_tests = "".join(
-        p.read_text() for d in ("config", "probe", "fix", "dane", "hook") for p in (tests / d).glob("*.py")
+        p.read_text()
+        for d in ("config", "probe", "fix", "dane", "hook")
+        for p in (tests / d).glob("*.py")
     ) + "".join(
         (tests / "checks" / name).read_text()
         for name in ("test_cross_signs.py", "test_file_forms.py")
