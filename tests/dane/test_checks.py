@@ -4,6 +4,7 @@ the fixture certificates, judged against a Postfix configuration's chain on disk
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -202,7 +203,12 @@ def test_an_owner_shared_by_endpoints_is_said_for_each(
     """Judged once, said under each endpoint's own id."""
     calls: list[str] = []
     judge_disk = dane_checks.judge_disk
-    monkeypatch.setattr(dane_checks, "judge_disk", lambda *a: calls.append(a[0]) or judge_disk(*a))
+
+    def counted(name: str, *rest: Any) -> Any:
+        calls.append(name)
+        return judge_disk(name, *rest)
+
+    monkeypatch.setattr(dane_checks, "judge_disk", counted)
     config = postfix(tmp_path)
     endpoint = config.endpoints[0]
     files = (str(tmp_path / "fullchain.pem"),)
