@@ -134,6 +134,19 @@ def test_bogus_zone_is_a_lookup_failure(dns_servers: DnsServers, tmp_path: Path)
     assert "servfail" in finding["message"]
 
 
+def test_a_resolver_that_never_answers_is_a_lookup_failure(
+    dns_servers: DnsServers, tmp_path: Path
+) -> None:
+    """A UDP resolver on loopback that reads every question and answers none: one timeout."""
+    host = Rollover(tmp_path, "roll-timeout.dane.test")
+    args = (*host.pinned(), "--dane", "--resolver", dns_servers.silent, "--format", "json")
+    done = mailtls("audit", str(host.postfix()), *args)
+    assert done.returncode == 1, done.stderr
+    (finding,) = json.loads(done.stdout)["findings"]
+    assert finding["code"] == "tlsa-lookup-failed"
+    assert "failed: timeout" in finding["message"]
+
+
 def test_no_records_is_silent(dns_servers: DnsServers, tmp_path: Path) -> None:
     assert audit(dns_servers, Rollover(tmp_path, "nothing-here.dane.test")) == (0, [])
 
