@@ -72,7 +72,8 @@ def owners(
     tls_ports = _tls_ports(listeners)
     serving = [(e, ports) for e in endpoints if (ports := _ports(e, tls_ports))]
     by_id = {e.id: ports for e, ports in serving}
-    pairs, notes = named_endpoints([e for e, _ in serving], names)
+    advice = "its TLSA records are not checked (set myhostname; --name for a certificate file)"
+    pairs, notes = named_endpoints([e for e, _ in serving], names, advice)
     found = []
     for endpoint, name in pairs:
         files = tuple(dict.fromkeys(f for f in (endpoint.cert_file, *endpoint.chain_files) if f))

@@ -90,7 +90,7 @@ def plan(endpoints: Sequence[Endpoint], names: Sequence[str], next_file: str | N
 
 
 def named_endpoints(
-    receiving: list[Endpoint], names: Sequence[str]
+    receiving: list[Endpoint], names: Sequence[str], advice: str = "say which host with --name"
 ) -> tuple[list[tuple[Endpoint, str]], list[str]]:
     """(endpoint, host name) pairs: with `names`, the endpoints Postfix serves each one
     from; else each endpoint's own names. Notes say which endpoints have no usable name."""
@@ -102,7 +102,7 @@ def named_endpoints(
         pairs += [(endpoint, n) for n in usable]
         if not usable:
             why = "names only a domain's subdomains" if endpoint.names else _nameless(endpoint)
-            notes.append(f"{endpoint.id} {why}: say which host with --name")
+            notes.append(f"{endpoint.id} {why}: {advice}")
     return pairs, notes
 
 

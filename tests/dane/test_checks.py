@@ -217,3 +217,17 @@ def test_an_owner_shared_by_endpoints_is_said_for_each(
     findings = disk_findings(checked, {MX: signed(for_cert(cert("leaf-rsa"), 3))}, FileCache())
     assert [f.endpoint for f in findings] == ["postfix:global", "postfix:copy"]
     assert calls == [MX]
+
+
+def test_an_endpoint_without_a_name_is_said_not_checked(tmp_path: Path) -> None:
+    config = postfix(tmp_path)
+    (tmp_path / "main.cf").write_text(
+        (tmp_path / "main.cf").read_text().replace("myhostname = mx.example.org\n", "")
+    )
+    config = read_all([str(tmp_path)], {})
+    checked, notes = owners(config.endpoints, config.listeners)
+    assert checked == []
+    assert notes == [
+        "postfix:global has no myhostname: its TLSA records are not checked"
+        " (set myhostname; --name for a certificate file)"
+    ]
