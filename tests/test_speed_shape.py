@@ -173,3 +173,34 @@ def test_no_fork_means_a_serial_audit(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(os, "fork", refused)
     assert audit(config, options(tmp_path, 0)) == serial
+
+
+def test_dane_looks_each_owner_up_once_and_judges_each_chain_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,000 domains in a Postfix SNI map, 10 of them sharing the first one's files: each
+    TLSA owner name asked once, each (owner, files) judged once, the path building linear."""
+    from mailtls.checks import dane as dane_checks
+    from mailtls.dane import match
+    from mailtls.dane.answer import Answer, Status
+    from mailtls.dane.audit import DaneCheck, dane_report
+    from mailtls.dane.records import TlsaRecord
+    from mailtls.models import Report
+
+    config = multitenant(tmp_path, 1000, shared=10)
+    postfix = [e for e in config.endpoints if e.service == "postfix" and e.role == "server"]
+    asked: list[str] = []
+
+    def lookup(owner: str) -> Answer:
+        asked.append(owner)
+        return Answer(owner, Status.OK, (TlsaRecord(3, 1, 1, bytes(32)),), secure=True)
+
+    judged = count(monkeypatch, dane_checks, "judge_disk")
+    paths = count(monkeypatch, match, "issued_by")
+    empty = Report(config.endpoints, (), (), config.configs, "")
+    report, _ = dane_report(empty, config, DaneCheck(lookup))
+    owners = {f.message.split(":")[0] for f in report.findings}
+    assert len(asked) == len(set(asked)) == len(owners) >= 1000
+    assert judged.calls == len(owners)  # each name its own files, so one chain per owner
+    assert paths.calls < 5 * len(postfix)
+    assert {f.code for f in report.findings} == {"tlsa-mismatch"}

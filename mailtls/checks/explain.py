@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from mailtls.checks.explain_dane import DANE_EXPLANATIONS
 from mailtls.checks.registry import CODES
 
 WIDTH = 78
@@ -288,6 +289,7 @@ EXPLANATIONS: dict[str, tuple[str, str, str]] = {
         "namei -l FILE",
     ),
 }
+EXPLANATIONS |= DANE_EXPLANATIONS
 
 
 def explain(code: str) -> str | None:

@@ -78,6 +78,12 @@ _CODES = [
     Code("tls-handshake-failed", E, False, "the TLS handshake failed"),
     Code("served-chain-stale", E, False, "the daemon serves another certificate than the file"),
     Code("served-chain-incomplete", E, False, "the daemon sends less of the chain than the file"),
+    # DANE (audit --dane, hook --dane: the TLSA records published for Postfix's names)
+    Code("tlsa-mismatch", E, False, "no signed TLSA record matches the chain on disk"),
+    Code("tlsa-served-mismatch", E, False, "no signed TLSA record matches the chain served"),
+    Code("tlsa-only-next", E, False, "the TLSA records match only the key to be deployed next"),
+    Code("tlsa-unsigned", W, False, "TLSA records without DNSSEC: DANE senders ignore them"),
+    Code("tlsa-lookup-failed", E, False, "the TLSA lookup failed (SERVFAIL, timeout, other)"),
     # configuration (emitted by the readers in mailtls/config)
     Code("include-unreadable", E, False, "an !include names a file that cannot be read"),
     Code("quoted-file-value", W, False, 'Dovecot 2.3 `ssl_cert = "</x"`: a quoted literal'),

@@ -13,12 +13,14 @@ from mailtls.cli.options import (
     At,
     CaFile,
     ConfigFile,
+    Dane,
     FormatOption,
     Intermediates,
     KeyFile,
     Names,
     OutputFile,
     Paths,
+    Resolver,
     SystemTrust,
     merged,
 )
@@ -26,6 +28,7 @@ from mailtls.errors import UsageError
 from mailtls.merge import Given
 from mailtls.models import Severity
 from mailtls.report.emit import Format, emit
+from mailtls.report.escape import safe
 
 
 def audit(
@@ -61,12 +64,25 @@ def audit(
     ] = None,
     key: KeyFile = None,
     name: Names = None,
+    dane: Dane = False,
+    resolver: Resolver = None,
+    next_file: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="With --dane: the key (or certificate) to be deployed next; records that"
+            " match only it are tlsa-only-next.",
+        ),
+    ] = None,
 ) -> None:
     """Read the configuration as the daemons do and check every certificate, key and chain."""
     from mailtls.audit import audit
     from mailtls.config.discover import read_all
+    from mailtls.dane.audit import Served, dane_report, prepare
+    from mailtls.pki.load import FileCache
 
     started = time.monotonic()
+    check = prepare(dane, resolver, next_file)
     _, run = merged(
         config,
         paths,
@@ -77,11 +93,17 @@ def audit(
         Given(warn_days=warn_days, ignore=ignore, host=host),
     )
     read = read_all(list(run.paths), os.environ, key_file=key, names=name or ())
-    result = audit(read, run.audit)
+    cache = FileCache()
+    result = audit(read, run.audit, cache)
+    served = Served() if check else None
     if live:
         from mailtls.probe.live import live_report
 
-        result = live_report(result, read.listeners, run.host, run.timeout)
+        result = live_report(result, read.listeners, run.host, run.timeout, served)
+    if check:
+        result, notes = dane_report(result, read, check, cache, served)
+        for note in notes:
+            print(f"mailtls: {safe(note)}", file=sys.stderr)
     result = run.filtered(result)
     code = emit(
         result,

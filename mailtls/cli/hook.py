@@ -13,10 +13,12 @@ from mailtls.cli.options import (
     BackupDir,
     CaFile,
     ConfigFile,
+    Dane,
     DovecotReload,
     Intermediates,
     Offline,
     PostfixReload,
+    Resolver,
     SystemTrust,
     merged,
 )
@@ -52,14 +54,25 @@ def hook(
     at: At = None,
     system_trust: SystemTrust = None,
     config: ConfigFile = None,
+    dane: Dane = False,
+    dane_strict: Annotated[
+        bool,
+        typer.Option(
+            "--dane-strict",
+            help="Like --dane, and fix or reload nothing while the records do not match.",
+        ),
+    ] = False,
+    resolver: Resolver = None,
 ) -> None:
     """Deploy hook of certbot, acme.sh and dehydrated: fix, reload, check what is served.
     `mailtls hook install|uninstall certbot|acme.sh|dehydrated` puts it in place."""
+    from mailtls.dane.audit import prepare
     from mailtls.hook.env import split_dehydrated
     from mailtls.hook.log import hook_logger
     from mailtls.hook.run import HookOptions, run_hook
     from mailtls.merge import fix_options
 
+    check = prepare(dane or dane_strict, resolver, None)
     paths, dehydrated = split_dehydrated(list(args or ()))
     given, run = merged(
         config,
@@ -81,6 +94,8 @@ def hook(
         host=run.host,
         wait=wait,
         timeout=run.timeout,
+        dane=check,
+        dane_strict=dane_strict,
     )
     args = [*run.paths, *dehydrated]
     result = run_hook(args, dict(os.environ), options, hook_logger().info)

@@ -84,7 +84,21 @@ Names = Annotated[
     list[str] | None,
     typer.Option("--name", help="For a certificate file: a name it must cover (repeatable)."),
 ]
-
+Dane = Annotated[
+    bool,
+    typer.Option(
+        "--dane",
+        help="Look up the TLSA records of Postfix's names (_25._tcp.NAME) and match them"
+        " against the chains (needs pip install 'mailtls[dane]').",
+    ),
+]
+Resolver = Annotated[
+    str | None,
+    typer.Option(
+        "--resolver",
+        help="With --dane: the validating resolver to ask, IP[:PORT] (default: resolv.conf's).",
+    ),
+]
 
 ConfigFile = Annotated[
     str | None,

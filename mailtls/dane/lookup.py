@@ -9,43 +9,16 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterable
 
-from mailtls.dane.records import TlsaRecord
+# Defined once in answer.py (the checks use them without dnspython); re-exported here.
+from mailtls.dane.answer import Answer as Answer
+from mailtls.dane.answer import Lookup as Lookup
+from mailtls.dane.answer import Status as Status
 from mailtls.errors import UsageError
 
 NEEDS_DNSPYTHON = "--dane needs dnspython: pip install 'mailtls[dane]'"
 _RESOLVER_FORMS = "IP, IP:PORT, [IPv6]:PORT or IPv6"
-
-
-class Status(StrEnum):
-    OK = "ok"
-    NXDOMAIN = "nxdomain"
-    NODATA = "nodata"
-    SERVFAIL = "servfail"
-    TIMEOUT = "timeout"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The resolver's answer for one owner name.
-
-    `secure` is the AD bit of the resolver's response, for any status it answered with: an
-    OK with `secure` holds validated records, an NXDOMAIN or NODATA with `secure` is a
-    validated denial. `detail` is words for a finding, naming the resolver.
-    """
-
-    owner: str  # "_25._tcp.mx.example.org" (no trailing dot)
-    status: Status
-    records: tuple[TlsaRecord, ...] = ()  # the TLSA RDATA, when status is OK; sorted
-    secure: bool = False  # the resolver set AD (DNSSEC-validated)
-    detail: str = ""
-
-
-Lookup = Callable[[str], Answer]
 
 
 def parse_resolver(text: str) -> tuple[str, int]:

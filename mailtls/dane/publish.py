@@ -67,7 +67,7 @@ def plan(endpoints: Sequence[Endpoint], names: Sequence[str], next_file: str | N
     if not receiving:
         raise UsageError("no Postfix endpoint here receives mail on port 25 (smtpd, SNI)")
     cache = FileCache()
-    pairs, notes = _named_endpoints(receiving, names)
+    pairs, notes = named_endpoints(receiving, names)
     blocks: list[Block] = []
     for endpoint, name in pairs:
         try:
@@ -89,9 +89,11 @@ def plan(endpoints: Sequence[Endpoint], names: Sequence[str], next_file: str | N
     return Plan(tuple(blocks), tuple(notes))
 
 
-def _named_endpoints(
-    receiving: list[Endpoint], names: Sequence[str]
+def named_endpoints(
+    receiving: list[Endpoint], names: Sequence[str], advice: str = "say which host with --name"
 ) -> tuple[list[tuple[Endpoint, str]], list[str]]:
+    """(endpoint, host name) pairs: with `names`, the endpoints Postfix serves each one
+    from; else each endpoint's own names. Notes say which endpoints have no usable name."""
     if names:
         return [(e, n) for n in names for e in _serving(receiving, n.lower())], []
     pairs, notes = [], []
@@ -100,7 +102,7 @@ def _named_endpoints(
         pairs += [(endpoint, n) for n in usable]
         if not usable:
             why = "names only a domain's subdomains" if endpoint.names else _nameless(endpoint)
-            notes.append(f"{endpoint.id} {why}: say which host with --name")
+            notes.append(f"{endpoint.id} {why}: {advice}")
     return pairs, notes
 
 
@@ -156,18 +158,24 @@ def chain_records(certs: Sequence[x509.Certificate]) -> tuple[tuple[TlsaRecord, 
 def next_records(path: str) -> tuple[TlsaRecord, ...]:
     """The records of what is about to be deployed: a private or public key (`3 1 1`), or a
     certificate file (its `3 1 1` and, when the file holds its issuer, `2 1 1`)."""
+    certs, key = next_material(path)
+    return chain_records(certs)[0] if certs else (for_key(key),)
+
+
+def next_material(path: str) -> tuple[tuple[x509.Certificate, ...], object]:
+    """What `--next` names: its certificates (if it holds any), else its public key."""
     loaded = load_file(path)
     if loaded.certs:
-        return chain_records(loaded.certs)[0]
+        return tuple(loaded.certs), None
     if loaded.keys:
-        return (for_key(loaded.keys[0]),)
+        return (), loaded.keys[0]
     if loaded.encrypted:
         raise UsageError(
             f"{path}: the key is encrypted: give its public key (openssl pkey -pubout)"
         )
     if loaded.problem in ("file-missing", "file-unreadable"):
         raise UsageError(f"{path}: {loaded.detail}")
-    return (for_key(_public_key(path, loaded.data)),)
+    return (), _public_key(path, loaded.data)
 
 
 def _public_key(path: str, data: bytes) -> object:

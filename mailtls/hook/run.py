@@ -9,11 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from mailtls.audit import audit
+from mailtls.dane.audit import DaneCheck
 from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
 from mailtls.fix.backups import restore
 from mailtls.fix.lock import run_lock
 from mailtls.fix.reload import Outcome, run_steps, steps_after
 from mailtls.fix.run import FixOptions, FixResult, fix
+from mailtls.hook import dane
 from mailtls.hook.env import Renewal
 from mailtls.hook.log import shown
 from mailtls.hook.select import select
@@ -34,6 +36,8 @@ class HookOptions:
     host: str | None = None  # where to probe, instead of each listen address
     wait: float = 20.0  # how long reloaded daemons get to serve the new files
     timeout: float = TIMEOUT
+    dane: DaneCheck | None = None  # --dane: the published TLSA records checked before the fix
+    dane_strict: bool = False  # --dane-strict: no fix, no reload when they do not match
 
 
 @dataclass
@@ -73,9 +77,21 @@ def hook(
         return HookResult(summary=f"mailtls hook: no Dovecot or Postfix endpoint uses {what}")
     ids = ", ".join(e.id for e in chosen.endpoints)
     log(f"checking {len(chosen.endpoints)} endpoint(s): {shown(ids)}")
+    gate = None
+    if options.dane is not None:  # before anything is written or reloaded
+        lineage = renewal.chain_files if renewal else ()
+        gate = dane.check_renewal(chosen, options.dane, log, lineage)
+        if options.dane_strict and (gate.mismatches or gate.failures):
+            return HookResult(EXIT_FINDINGS, *dane.refused(gate))
     fixed = fix(chosen, fix_options)
     _log_fix(fixed, log)
-    return _after_fix(chosen, fixed, replace(options, fix=fix_options), log)
+    result = _after_fix(chosen, fixed, replace(options, fix=fix_options), log)
+    if gate is not None:
+        code, tail, problems = dane.after(gate)
+        result.code = max(result.code, code)
+        result.summary += tail
+        result.problems += problems
+    return result
 
 
 def _with_lineage(options: FixOptions, renewal: Renewal) -> FixOptions:

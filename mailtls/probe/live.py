@@ -3,8 +3,10 @@ served with what the files hold."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+
+from cryptography import x509
 
 from mailtls.checks.registry import finding
 from mailtls.models import CertInfo, Endpoint, Finding, Listener, Report, ServedChain
@@ -38,10 +40,18 @@ def pairs(
     return found
 
 
+OnServed = Callable[[Endpoint, Target, Sequence[x509.Certificate]], None]
+
+
 def live_report(
-    report: Report, listeners: Sequence[Listener], host: str | None = None, timeout: float = TIMEOUT
+    report: Report,
+    listeners: Sequence[Listener],
+    host: str | None = None,
+    timeout: float = TIMEOUT,
+    on_served: OnServed | None = None,
 ) -> Report:
-    """The report with each endpoint's served chains and the live findings added."""
+    """The report with each endpoint's served chains and the live findings added;
+    `on_served` gets each chain as sent (audit --dane matches TLSA records against it)."""
     matched = pairs(report, listeners, host)
     unique = list(dict.fromkeys(target for _, target in matched))
     wires = dict(zip(unique, probe_all(unique, timeout, terminal_progress), strict=True))
@@ -59,6 +69,8 @@ def live_report(
             findings.append(finding(wire.error_code, f"{label}: {wire.error}", endpoint=endpoint))
             continue
         blocks = [der_certificate(der) for der in wire.certs]
+        if on_served is not None:
+            on_served(endpoint, target, [b.cert for b in blocks if b.cert is not None])
         served = tuple(describe(b.cert) for b in blocks if b.cert is not None)
         chains.append(ServedChain(endpoint.id, served, False, None, label))
         findings += _compare(endpoint, label, served, disk.get(endpoint.id))

@@ -281,12 +281,15 @@ NO_FIXTURE: dict[str, str] = {}  # code -> why no fixture can make it fire
 
 
 def test_every_registered_code_has_a_test_that_fires_it() -> None:
-    """Audit codes fire above; configuration codes in tests/config, live codes in tests/probe and
-    cross-sign codes in test_cross_signs.py (their files are scanned)."""
+    """Audit codes fire above; configuration codes in tests/config, live codes in tests/probe,
+    DANE codes in tests/dane and tests/hook, cross-sign codes in test_cross_signs.py (their
+    files are scanned)."""
     fired = {code for case in CASES.values() for code in case[3]} | FIRED_ELSEWHERE
     tests = Path(__file__).parent.parent
     config_tests = "".join(
-        p.read_text() for d in ("config", "probe", "fix") for p in (tests / d).glob("*.py")
+        p.read_text()
+        for d in ("config", "probe", "fix", "dane", "hook")
+        for p in (tests / d).glob("*.py")
     ) + "".join(
         (tests / "checks" / name).read_text()
         for name in ("test_cross_signs.py", "test_file_forms.py")
