@@ -82,11 +82,22 @@ def _open_lock(path: str) -> int:
     return fd
 
 
+# Locks this process holds: path -> when taken. flock locks an open file description, so a
+# second open and flock of the same file by this process would wait for itself: the hook
+# holds the lock from its first check to its last reload, and the fix it runs inside
+# takes it again. Only the outermost holder opens and releases it.
+_held: dict[str, float] = {}
+
+
 @contextlib.contextmanager
 def run_lock(path: str | None = None, wait: float | None = None) -> Iterator[float]:
     """Hold the lock; yields the time it was taken (temporary files older are stale). Another
-    run holding it is waited for, at most `wait` seconds, then a one-line error."""
+    run holding it is waited for, at most `wait` seconds, then a one-line error. Within a run
+    that holds it already, it is held: nothing is waited for."""
     target = path or default_lock()
+    if target in _held:
+        yield _held[target]
+        return
     limit = lock_wait() if wait is None else wait
     fd = _open_lock(target)
     try:
@@ -101,6 +112,10 @@ def run_lock(path: str | None = None, wait: float | None = None) -> Iterator[flo
                         f"another mailtls run holds {target} (waited {limit:g} s); try again later"
                     ) from None
                 time.sleep(_POLL)  # flock has no timeout; a short poll keeps the bound
-        yield time.time()
+        _held[target] = time.time()
+        try:
+            yield _held[target]
+        finally:
+            del _held[target]
     finally:
         os.close(fd)

@@ -12,7 +12,7 @@ from mailtls.audit import audit
 from mailtls.dane.audit import DaneCheck
 from mailtls.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, MailtlsError, UsageError
 from mailtls.fix.backups import restore
-from mailtls.fix.lock import run_lock
+from mailtls.fix.lock import lock_wait, run_lock
 from mailtls.fix.reload import Outcome, run_steps, steps_after
 from mailtls.fix.run import FixOptions, FixResult, fix
 from mailtls.hook import dane
@@ -77,15 +77,28 @@ def hook(
         return HookResult(summary=f"mailtls hook: no Dovecot or Postfix endpoint uses {what}")
     ids = ", ".join(e.id for e in chosen.endpoints)
     log(f"checking {len(chosen.endpoints)} endpoint(s): {shown(ids)}")
+    # One lock from the first check to the last reload: another hook (certbot and acme.sh
+    # renewing at once) must not write, reload or roll back between our fix and our live
+    # check. It may hold the lock through its own wait for reloaded daemons, so ours is longer.
+    with run_lock(options.fix.lock_file, wait=lock_wait() + options.wait + HOOK_LOCK_MARGIN):
+        return _locked(chosen, renewal, replace(options, fix=fix_options), log)
+
+
+HOOK_LOCK_MARGIN = 60.0  # seconds: another hook's DNS, AIA and live checks
+
+
+def _locked(
+    chosen: ConfigResult, renewal: Renewal | None, options: HookOptions, log: Log
+) -> HookResult:
     gate = None
     if options.dane is not None:  # before anything is written or reloaded
         lineage = renewal.chain_files if renewal else ()
         gate = dane.check_renewal(chosen, options.dane, log, lineage)
         if options.dane_strict and (gate.mismatches or gate.failures):
             return HookResult(EXIT_FINDINGS, *dane.refused(gate))
-    fixed = fix(chosen, fix_options)
+    fixed = fix(chosen, options.fix)
     _log_fix(fixed, log)
-    result = _after_fix(chosen, fixed, replace(options, fix=fix_options), log)
+    result = _after_fix(chosen, fixed, options, log)
     if gate is not None:
         code, tail, problems = dane.after(gate)
         result.code = max(result.code, code)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,13 @@ from mailtls.fix.lock import LockError, default_lock, run_lock
 
 def test_second_run_waits_then_says_so_in_one_line(tmp_path: Path) -> None:
     lock = str(tmp_path / "lock")
-    with run_lock(lock):
+    with run_lock(lock):  # made ours (0700 folder, regular file); another process holds it next
+        pass
+    hold = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR);"
+    hold += " fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         started = time.monotonic()
         with (
             pytest.raises(LockError, match=r"another mailtls run holds .* \(waited 0.3 s\)"),
@@ -21,7 +29,10 @@ def test_second_run_waits_then_says_so_in_one_line(tmp_path: Path) -> None:
         ):
             pass
         assert 0.3 <= time.monotonic() - started < 5
-    with run_lock(lock, wait=0):  # free again once the first run ends
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(lock, wait=0):  # free again once the other run ends
         pass
 
 
@@ -70,3 +81,15 @@ def test_the_default_place_is_never_world_writable(monkeypatch: pytest.MonkeyPat
         assert where == "/run/mailtls/fix.lock"
     else:
         assert where == "/run/user/1000/mailtls/fix.lock"
+
+
+def test_the_lock_taken_again_inside_a_run_is_held_not_waited_for(tmp_path: Path) -> None:
+    """The hook holds the lock from its first check to its last reload, and the fix inside
+    takes it again: that must not wait for itself, nor release it early."""
+    lock = str(tmp_path / "lock")
+    with run_lock(lock, wait=0) as outer:
+        with run_lock(lock, wait=0) as inner:
+            assert inner == outer
+        probe = subprocess.run(["flock", "-n", lock, "true"], check=False, timeout=10)
+        assert probe.returncode == 1  # still held by the outer run
+    assert subprocess.run(["flock", "-n", lock, "true"], check=False, timeout=10).returncode == 0

@@ -213,3 +213,32 @@ def test_a_dovecot_config_broken_since_start_fails_the_reload_and_the_backup_goe
         assert "mailtls_broken_on_purpose" in failed.stdout
         assert cert.read_bytes() == pki("leaf-2026.pem")
         assert served(running.ports["imaps"]) == 1
+
+
+def test_the_hook_holds_the_lock_until_its_live_check_is_done(tmp_path: Path) -> None:
+    """Another mailtls run (a second renewal client's hook) must not write or roll back
+    between this hook's fix and its live check. The lock used to be released after the fix
+    and its reload, while the live check waited for the daemons. Here the reload does nothing,
+    so the live check waits its 3 s for a new chain that never comes, then rolls back: the
+    lock must be held all that time."""
+    cert, key = daemon_files(tmp_path)
+    lock, old = tmp_path / "lock", cert.read_bytes()
+    with dovecot(tmp_path, cert, key) as running:
+        clean = {k: v for k, v in os.environ.items() if k not in ("RENEWED_LINEAGE", "CERT_PATH")}
+        args = [str(running.config), "--dovecot-reload", "true", "--wait", "3"]
+        env = clean | acme_sh(tmp_path) | {"MAILTLS_LOCK_FILE": str(lock)}
+        argv = [MAILTLS, "hook", *TRUST, *args]
+        with subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True) as running_hook:
+            assert running_hook.stderr is not None
+            said: list[str] = []
+            # The log says the fix wrote and reloaded; the 3 s live check comes next.
+            while not (
+                any(s.startswith("rewrote") for s in said) and said[-1].endswith(": done\n")
+            ):
+                said.append(running_hook.stderr.readline().partition("mailtls hook: ")[2])
+                assert said[-1], "the hook ended before its live check"
+            free = subprocess.run(["flock", "-n", str(lock), "true"], check=False, timeout=10)
+            running_hook.communicate(timeout=120)
+        assert running_hook.returncode == 1  # the old chain is served: rolled back
+    assert free.returncode == 1, "the lock was free while the hook waited for the daemons"
+    assert cert.read_bytes() == old
