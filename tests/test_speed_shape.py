@@ -125,6 +125,17 @@ def test_a_leaf_is_not_taken_for_self_signed_by_comparing_names(
     assert compared.calls == 0
 
 
+def test_path_facts_once_per_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """40 domains: 8 serve their leaf alone, 6 have expired (one of them both): each of those
+    13 chains is taken apart once, though Dovecot and Postfix (and main.cf for t0) name it."""
+    config = multitenant(tmp_path, 40)
+    facts = count(monkeypatch, chain_checks, "path_facts")
+    report = audit(config, options(tmp_path, None))
+    assert facts.calls == 13
+    missing = [f for f in report.findings if f.code == "missing-intermediate"]
+    assert len(missing) == 2 * 8 + 1  # still said for each endpoint
+
+
 def test_the_pool_gives_the_serial_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """50 domains audited by two processes: the same report, finding for finding, in order."""
     config = multitenant(tmp_path, 50, shared=5)
