@@ -125,6 +125,25 @@ def test_a_leaf_is_not_taken_for_self_signed_by_comparing_names(
     assert compared.calls == 0
 
 
+def test_names_written_out_once_per_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leaf and its CA read, then described for the report: each name (subject, issuer)
+    written as RFC 4514 text once, at load, not again for the report."""
+    multitenant(tmp_path, 3)
+    audit_module.forget_certificates()
+    written = Counter(x509.Name.rfc4514_string)
+
+    def rfc4514_string(self: x509.Name, *args: Any) -> str:
+        return str(written(self, *args))
+
+    monkeypatch.setattr(x509.Name, "rfc4514_string", rfc4514_string)
+    loaded = load.load_file(str(tmp_path / "ssl" / "mail.t1.example" / "fullchain.pem"))
+    infos = [pki_chain.describe(cert) for cert in loaded.certs]
+    assert [info.subject.split(",")[0] for info in infos] == ["CN=mail.t1.example", "CN=MT Issuing"]
+    assert written.calls == 2 * 2
+
+
 def test_path_facts_once_per_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """40 domains: 8 serve their leaf alone, 6 have expired (one of them both): each of those
     13 chains is taken apart once, though Dovecot and Postfix (and main.cf for t0) name it."""

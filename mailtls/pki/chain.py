@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from mailtls.models import CertInfo
-from mailtls.pki.load import serial_number
+from mailtls.pki.load import name_strings, serial_number
 from mailtls.pki.trust import CertPool
 
 
@@ -103,9 +103,10 @@ def is_ca(cert: x509.Certificate) -> bool:
 def describe(cert: x509.Certificate) -> CertInfo:
     """The report's view of a certificate; cached, as one intermediate serves many chains."""
     key_type, key_size = key_description(cert)
+    subject, issuer = name_strings(cert)
     return CertInfo(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=subject,
+        issuer=issuer,
         serial=format(serial_number(cert), "x"),
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),

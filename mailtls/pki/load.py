@@ -214,7 +214,7 @@ def checked(cert: x509.Certificate) -> Block:
             cert.extensions  # noqa: B018  # parsed at first access
             cert.public_key()
             cert.signature_hash_algorithm  # noqa: B018
-            cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+            name_strings(cert)
         except x509.DuplicateExtension as exc:
             note = f"{_named(cert)}: a duplicate extension {exc.oid.dotted_string}"
             return Block("malformed", malformed=note)
@@ -226,6 +226,12 @@ def checked(cert: x509.Certificate) -> Block:
         note = f"{_named(cert)}: a serial number that is zero or negative (RFC 5280: positive)"
         return Block("cert", cert=cert, malformed=note)
     return Block("cert", cert=cert)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def name_strings(cert: x509.Certificate) -> tuple[str, str]:
+    """Subject and issuer as RFC 4514 text: read through at load, shown in the report."""
+    return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
 
 
 def serial_number(cert: x509.Certificate) -> int:
