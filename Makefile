@@ -68,10 +68,13 @@ fixtures: setup
 # BENCH_ARGS passes options on, e.g. BENCH_ARGS='--timeout 300 --runs 5'.
 BENCH_SIZES ?= 100 1000 10000
 BENCH_ARGS ?=
+# audit --live against the real Dovecot and Postfix on loopback, LIVE_DOMAINS names on each.
+LIVE_DOMAINS ?= 1000
 bench: setup
 	$(BIN)/python -m benchmarks.harness $(BENCH_SIZES) $(BENCH_ARGS)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/audit_bench.py
+	$(BIN)/python benchmarks/live_bench.py --domains $(LIVE_DOMAINS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

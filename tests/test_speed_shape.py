@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from mailtls import audit as audit_module
 from mailtls.audit import Auditor, audit
@@ -19,6 +20,7 @@ from mailtls.checks import consistency, files, permissions
 from mailtls.config.discover import read_all
 from mailtls.models import Endpoint
 from mailtls.pki import chain as pki_chain
+from mailtls.pki import load
 from mailtls.pool import pool_size
 from mailtls.report import json as json_report
 from tests.conftest import ROOT
@@ -94,6 +96,63 @@ def test_a_certificate_folder_is_looked_at_once_per_run(
     assert realpaths.calls <= 1  # "/" alone
     assert lstats.calls <= len(files) + len(folders) + len(tmp_path.parts) + 1
     assert stats.calls == len(folders)
+
+
+def test_an_intermediate_in_many_files_is_parsed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 domains, 32 of them with the issuing CA in their fullchain.pem: 40 leaves, the
+    issuing CA and the root parsed, one each, not the CA again for every file it is in."""
+    config = multitenant(tmp_path, 40)
+    load.pem_certificate.cache_clear()
+    parses = count(monkeypatch, x509, "load_pem_x509_certificate")
+    report = audit(config, options(tmp_path, None))
+    assert parses.calls == 40 + 1 + 1
+    served = [len(c.certs) for c in report.chains]
+    assert sum(served) == 2 * (32 * 2 + 8) + 1  # every chain still whole (+ main.cf's t0)
+
+
+def test_a_leaf_is_not_taken_for_self_signed_by_comparing_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """self_signed(leaf) for a SHA-256 leaf: the signature check says no, in Rust; the
+    Name objects (13 us to build and compare) are built only for a SHA-1 or MD5 signature."""
+    multitenant(tmp_path, 3)
+    leaf = load.load_file(str(tmp_path / "ssl" / "mail.t1.example" / "fullchain.pem")).certs[0]
+    pki_chain.issued_by.cache_clear()
+    compared = count(monkeypatch, x509.Name, "__eq__")
+    assert not pki_chain.self_signed(leaf)
+    assert compared.calls == 0
+
+
+def test_names_written_out_once_per_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leaf and its CA read, then described for the report: each name (subject, issuer)
+    written as RFC 4514 text once, at load, not again for the report."""
+    multitenant(tmp_path, 3)
+    audit_module.forget_certificates()
+    written = Counter(x509.Name.rfc4514_string)
+
+    def rfc4514_string(self: x509.Name, *args: Any) -> str:
+        return str(written(self, *args))
+
+    monkeypatch.setattr(x509.Name, "rfc4514_string", rfc4514_string)
+    loaded = load.load_file(str(tmp_path / "ssl" / "mail.t1.example" / "fullchain.pem"))
+    infos = [pki_chain.describe(cert) for cert in loaded.certs]
+    assert [info.subject.split(",")[0] for info in infos] == ["CN=mail.t1.example", "CN=MT Issuing"]
+    assert written.calls == 2 * 2
+
+
+def test_path_facts_once_per_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """40 domains: 8 serve their leaf alone, 6 have expired (one of them both): each of those
+    13 chains is taken apart once, though Dovecot and Postfix (and main.cf for t0) name it."""
+    config = multitenant(tmp_path, 40)
+    facts = count(monkeypatch, chain_checks, "path_facts")
+    report = audit(config, options(tmp_path, None))
+    assert facts.calls == 13
+    missing = [f for f in report.findings if f.code == "missing-intermediate"]
+    assert len(missing) == 2 * 8 + 1  # still said for each endpoint
 
 
 def test_the_pool_gives_the_serial_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

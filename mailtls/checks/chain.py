@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,6 +38,11 @@ class ChainContext:
     validations: dict[tuple[tuple[x509.Certificate, ...], int], Validation] = field(
         default_factory=dict, compare=False
     )
+    # Path facts by certificates, leaf and folder (where a missing issuer is looked for):
+    # Dovecot's and Postfix's endpoints naming the same files are judged apart.
+    facts: dict[tuple[tuple[x509.Certificate, ...], int, str], PathFacts] = field(
+        default_factory=dict, compare=False
+    )
 
 
 def _name(cert: x509.Certificate | x509.Name) -> str:
@@ -66,7 +72,11 @@ def chain_findings(
     def near(name: x509.Name) -> list[tuple[x509.Certificate, str]]:
         return context.candidates.issuers_named(name, group.cert_path)
 
-    facts = path_facts(group.certs, context.trust, near, context.at, leaf)
+    facts_key = (key[0], leaf, os.path.dirname(group.cert_path))
+    facts = context.facts.get(facts_key)
+    if facts is None:
+        facts = path_facts(group.certs, context.trust, near, context.at, leaf)
+        context.facts[facts_key] = facts
     found = list(_structure(endpoint, group, facts, context))
     found += _expiry(endpoint, group, facts, context)
     return found, validation

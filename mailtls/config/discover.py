@@ -9,6 +9,7 @@ from dataclasses import replace
 from mailtls.config import certfile, dovecot, postfix
 from mailtls.config.source import ConfigFiles, describe_os_error
 from mailtls.errors import ConfigError, UsageError
+from mailtls.gcpause import collector_paused
 from mailtls.models import ConfigResult
 
 DEFAULT_PATHS = ("/etc/dovecot", "/etc/postfix")
@@ -54,14 +55,15 @@ def read_all(
     kinds = [classify(path) for path in paths]
     if (key_file or names) and not any(kind == "certificate" for kind, _ in kinds):
         raise UsageError("--key and --name are for a certificate file named on the command line")
-    for kind, target in kinds:
-        if kind == "dovecot":
-            result = result.merged(dovecot.read(target, files, env))
-        elif kind == "postfix":
-            result = result.merged(postfix.read(target, files))
-        else:
-            result = result.merged(certfile.read(target, key_file, names))
-    return _unique_ids(result)
+    with collector_paused():  # 10,000 local_name blocks: three full collections, 0.2 s
+        for kind, target in kinds:
+            if kind == "dovecot":
+                result = result.merged(dovecot.read(target, files, env))
+            elif kind == "postfix":
+                result = result.merged(postfix.read(target, files))
+            else:
+                result = result.merged(certfile.read(target, key_file, names))
+        return _unique_ids(result)
 
 
 def _unique_ids(result: ConfigResult) -> ConfigResult:

@@ -33,6 +33,8 @@ class Line:
 
 def _strip_comment(text: str) -> str:
     """Cut a `#` comment, leaving `#` inside quotes alone (config-parser.c does the same)."""
+    if "#" not in text:  # most lines: no need to walk them a character at a time
+        return text
     quote = ""
     escaped = False
     for index, char in enumerate(text):

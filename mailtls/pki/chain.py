@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from mailtls.models import CertInfo
-from mailtls.pki.load import serial_number
+from mailtls.pki.load import name_strings, serial_number
 from mailtls.pki.trust import CertPool
 
 
@@ -36,7 +36,9 @@ def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 
 def _legacy_signature_ok(child: x509.Certificate, parent: x509.Certificate) -> bool:
     algorithm = child.signature_hash_algorithm
-    if child.issuer != parent.subject or not isinstance(algorithm, hashes.SHA1 | hashes.MD5):
+    # The algorithm first: comparing two Names builds them (13 us), and this runs for every
+    # certificate that is not self-signed (self_signed asks issued_by(cert, cert)).
+    if not isinstance(algorithm, hashes.SHA1 | hashes.MD5) or child.issuer != parent.subject:
         return False
     key = parent.public_key()
     try:
@@ -101,9 +103,10 @@ def is_ca(cert: x509.Certificate) -> bool:
 def describe(cert: x509.Certificate) -> CertInfo:
     """The report's view of a certificate; cached, as one intermediate serves many chains."""
     key_type, key_size = key_description(cert)
+    subject, issuer = name_strings(cert)
     return CertInfo(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=subject,
+        issuer=issuer,
         serial=format(serial_number(cert), "x"),
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -151,7 +152,7 @@ def _parse_pem(data: bytes) -> tuple[list[Block], list[str]]:
 def _pem_block(label: bytes, pem: bytes) -> list[Block]:
     if label in CERT_LABELS:
         pem = pem.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE").replace(b"X509 ", b"")
-        return [_certificate(x509.load_pem_x509_certificate, pem)]
+        return [pem_certificate(pem)]
     if label == b"PKCS7":
         return [replace(b, form="PKCS#7") for b in _pkcs7(_pkcs7_loaders()[0], pem)]
     if label == b"ENCRYPTED PRIVATE KEY" or (label in _KEY_LABELS and b"ENCRYPTED" in pem):
@@ -169,6 +170,13 @@ def _certificate(loader: Callable[[bytes], x509.Certificate], data: bytes) -> Bl
     except x509.InvalidVersion as exc:
         return Block("malformed", malformed=f"a certificate of version {exc.parsed_version + 1}")
     return checked(cert)
+
+
+@functools.lru_cache(maxsize=4096)
+def pem_certificate(pem: bytes) -> Block:
+    """One PEM certificate, parsed and read through once per run: an intermediate is in every
+    fullchain.pem it issued (8,000 of the 18,000 certificates of a 10,000-domain host)."""
+    return _certificate(x509.load_pem_x509_certificate, pem)
 
 
 def _pkcs7_loaders() -> tuple[Callable[[bytes], list[x509.Certificate]], ...]:
@@ -206,7 +214,7 @@ def checked(cert: x509.Certificate) -> Block:
             cert.extensions  # noqa: B018  # parsed at first access
             cert.public_key()
             cert.signature_hash_algorithm  # noqa: B018
-            cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+            name_strings(cert)
         except x509.DuplicateExtension as exc:
             note = f"{_named(cert)}: a duplicate extension {exc.oid.dotted_string}"
             return Block("malformed", malformed=note)
@@ -218,6 +226,12 @@ def checked(cert: x509.Certificate) -> Block:
         note = f"{_named(cert)}: a serial number that is zero or negative (RFC 5280: positive)"
         return Block("cert", cert=cert, malformed=note)
     return Block("cert", cert=cert)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def name_strings(cert: x509.Certificate) -> tuple[str, str]:
+    """Subject and issuer as RFC 4514 text: read through at load, shown in the report."""
+    return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
 
 
 def serial_number(cert: x509.Certificate) -> int:
