@@ -64,6 +64,9 @@ class Judged:
     publish: tuple[str, ...] = field(default=())  # zone lines, for the hook's warning
 
 
+Judgements = dict[tuple[str, tuple[str, ...]], Judged]  # by (owner name, files)
+
+
 def owners(
     endpoints: Iterable[Endpoint], listeners: Iterable[Listener], names: Sequence[str] = ()
 ) -> tuple[list[Owner], list[str]]:
@@ -115,7 +118,7 @@ def disk_findings(
     """The published records of each owner against the endpoint's chain on disk."""
     found = []
     for item, judged in disk_verdicts(checked, answers, cache, upcoming):
-        found += _finding(judged, item.endpoint, item.files[0])
+        found += disk_finding(judged, item)
     return found
 
 
@@ -127,29 +130,45 @@ def disk_verdicts(
 ) -> list[tuple[Owner, Judged]]:
     """Each owner with what its answer says of the chain on disk; each (owner, files)
     judged once, however many endpoints share them."""
-    judged: dict[tuple[str, tuple[str, ...]], Judged] = {}
+    judged: Judgements = {}
     found = []
     for item in checked:
-        answer = answers.get(item.name)
-        if answer is None or not item.files:
-            continue
-        key = (item.name, item.files)
-        if key not in judged:
-            certs = _certs(item.files, cache)
-            judged[key] = judge_disk(item.name, answer, certs, item.files[0], upcoming)
-        found.append((item, judged[key]))
+        verdict = owner_verdict(item, answers, cache, upcoming, judged)
+        if verdict is not None:
+            found.append((item, verdict))
     return found
+
+
+def owner_verdict(
+    item: Owner,
+    answers: Mapping[str, Answer],
+    cache: FileCache,
+    upcoming: Upcoming | None,
+    judged: Judgements,
+) -> Judged | None:
+    """What the owner's answer says of its endpoint's chain on disk (None: no answer, no
+    files); `judged` keeps each (owner, files) verdict, so shared files are judged once."""
+    answer = answers.get(item.name)
+    if answer is None or not item.files:
+        return None
+    key = (item.name, item.files)
+    if key not in judged:
+        certs = _certs(item.files, cache)
+        judged[key] = judge_disk(item.name, answer, certs, item.files[0], upcoming)
+    return judged[key]
 
 
 def _certs(files: tuple[str, ...], cache: FileCache) -> list[x509.Certificate]:
     return [cert for path in files for cert in cache.get(path).certs]
 
 
-def _finding(judged: Judged, endpoint: Endpoint, path: str) -> list[Finding]:
+def disk_finding(judged: Judged, item: Owner) -> list[Finding]:
+    """The finding a verdict makes for the owner's endpoint, if any."""
     if judged.code is None:
         return []
     hint = "publish the records before the old ones go; mailtls dane records prints them"
-    return [finding(judged.code, judged.message, endpoint=endpoint, path=path, hint=hint)]
+    path = item.files[0]
+    return [finding(judged.code, judged.message, endpoint=item.endpoint, path=path, hint=hint)]
 
 
 def leaf_chains(certs: Sequence[x509.Certificate]) -> list[list[x509.Certificate]]:
