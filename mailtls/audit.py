@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from cryptography.x509 import verification
 
@@ -49,25 +50,44 @@ def chain_context(options: AuditOptions, cache: FileCache) -> ChainContext:
     return ChainContext(options.at, trust, candidates, store)
 
 
+Placed = dict[int, Finding]  # findings by their place in the order of the check that made them
+
+
+class EndpointCheck(Protocol):
+    """A check made beside the others where each endpoint's files are loaded already (in a
+    worker process past POOL_FROM files), whose findings its caller places in the report
+    (audit --dane: the TLSA records against the chain on disk, mailtls/dane/audit.py)."""
+
+    def __call__(self, endpoint: Endpoint, cache: FileCache) -> Placed: ...
+
+    def keep(self, found: Placed) -> None:
+        """Called once, in this process, with what the calls made for every endpoint."""
+
+
 def audit(
     config: ConfigResult,
     options: AuditOptions,
     cache: FileCache | None = None,
     context: ChainContext | None = None,
+    beside: EndpointCheck | None = None,
 ) -> Report:
     """Check every endpoint; a caller (the fixer) may share the files read and the trust store."""
     from mailtls.pool import audit_endpoints
 
     cache = cache or FileCache()
     context = context or chain_context(options, cache)
-    auditor = Auditor(cache, context, options)
+    auditor = Auditor(cache, context, options, beside)
     chains: list[ServedChain] = []
     findings: list[Finding] = list(config.findings)
+    placed: Placed = {}
     with collector_paused():
-        for endpoint_chains, endpoint_findings in audit_endpoints(config.endpoints, auditor):
+        for endpoint_chains, endpoint_findings, more in audit_endpoints(config.endpoints, auditor):
             chains += endpoint_chains
             findings += endpoint_findings
+            placed.update(more)
         findings += different_certs(config.endpoints, chains, findings)
+    if beside is not None:
+        beside.keep(placed)
     set_aside = [*context.trust.set_aside, *context.candidates.set_aside()]
     served = {path for endpoint in config.endpoints for path in endpoint.files()}
     findings += set_aside_findings(set_aside, served)
@@ -108,7 +128,7 @@ def _breaks_trust(finding: Finding) -> bool:
     return finding.severity is Severity.ERROR or finding.code == "self-signed"
 
 
-EndpointResult = tuple[list[ServedChain], list[Finding]]
+EndpointResult = tuple[list[ServedChain], list[Finding], Placed]
 
 
 class Auditor:
@@ -116,8 +136,14 @@ class Auditor:
     certificate's files in many `local_name` blocks, say) is judged once; the others get the
     same verdict under their own name, and only their names are checked again."""
 
-    def __init__(self, cache: FileCache, context: ChainContext, options: AuditOptions) -> None:
-        self.cache, self.context, self.options = cache, context, options
+    def __init__(
+        self,
+        cache: FileCache,
+        context: ChainContext,
+        options: AuditOptions,
+        beside: EndpointCheck | None = None,
+    ) -> None:
+        self.cache, self.context, self.options, self.beside = cache, context, options, beside
         self._verdicts: dict[tuple[object, ...], tuple[Endpoint, Verdict]] = {}
         self._folders = FolderFacts()  # this run's realpath and stat of certificate folders
 
@@ -138,7 +164,7 @@ class Auditor:
                 chain = replace(chain, trusted=False)  # the daemon cannot even load it
             chains.append(chain)
             findings += found
-        return chains, findings
+        return chains, findings, self.beside(endpoint, cache) if self.beside else {}
 
     def _judge(self, endpoint: Endpoint, group: Served) -> tuple[ServedChain, list[Finding]]:
         leaf = group.leaf_index()

@@ -242,7 +242,7 @@ def test_dane_looks_each_owner_up_once_and_judges_each_chain_once(
     from mailtls.checks import dane as dane_checks
     from mailtls.dane import match
     from mailtls.dane.answer import Answer, Status
-    from mailtls.dane.audit import DaneCheck, dane_report
+    from mailtls.dane.audit import DaneCheck, dane_report, look_up
     from mailtls.dane.records import TlsaRecord
     from mailtls.models import Report
 
@@ -257,7 +257,7 @@ def test_dane_looks_each_owner_up_once_and_judges_each_chain_once(
     judged = count(monkeypatch, dane_checks, "judge_disk")
     paths = count(monkeypatch, match, "issued_by")
     empty = Report(config.endpoints, (), (), config.configs, "")
-    report, _ = dane_report(empty, config, DaneCheck(lookup))
+    report, _ = dane_report(empty, look_up(config, DaneCheck(lookup)))
     owners = {f.message.split(":")[0] for f in report.findings}
     assert len(asked) == len(set(asked)) == len(owners) >= 1000
     assert judged.calls == len(owners)  # each name its own files, so one chain per owner

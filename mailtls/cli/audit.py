@@ -78,7 +78,7 @@ def audit(
     """Read the configuration as the daemons do and check every certificate, key and chain."""
     from mailtls.audit import audit
     from mailtls.config.discover import read_all
-    from mailtls.dane.audit import Served, dane_report, prepare
+    from mailtls.dane.audit import Served, dane_report, look_up, prepare
     from mailtls.pki.load import FileCache
 
     started = time.monotonic()
@@ -93,15 +93,16 @@ def audit(
         Given(warn_days=warn_days, ignore=ignore, host=host),
     )
     read = read_all(list(run.paths), os.environ, key_file=key, names=name or ())
+    disk = look_up(read, check) if check else None  # before: the audit judges the chains
     cache = FileCache()
-    result = audit(read, run.audit, cache)
+    result = audit(read, run.audit, cache, beside=disk)
     served = Served() if check else None
     if live:
         from mailtls.probe.live import live_report
 
         result = live_report(result, read.listeners, run.host, run.timeout, served)
-    if check:
-        result, notes = dane_report(result, read, check, cache, served)
+    if disk is not None:
+        result, notes = dane_report(result, disk, served, cache)
         for note in notes:
             print(f"mailtls: {safe(note)}", file=sys.stderr)
     result = run.filtered(result)

@@ -1,5 +1,6 @@
-"""`audit --dane`: look each TLSA owner name up once, then add the DANE findings (checks/
-dane.py) for the chains on disk and, with --live, the chains served, to the report."""
+"""`audit --dane`: look each TLSA owner name up once, before the audit; the audit judges each
+chain on disk against the answers where it loads it (checks/dane.py); then add those
+findings and, with --live, the served chains' to the report."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 
-from mailtls.checks.dane import Owner, Sent, Upcoming, disk_findings, owners, served_findings
+from mailtls.audit import Placed
+from mailtls.checks.dane import (
+    Judgements,
+    Owner,
+    Sent,
+    Upcoming,
+    disk_finding,
+    owner_verdict,
+    owners,
+    served_findings,
+)
 from mailtls.dane.answer import Answer, Lookup
 from mailtls.errors import UsageError
-from mailtls.models import ConfigResult, Endpoint, Report
+from mailtls.models import ConfigResult, Endpoint, Finding, Report
 from mailtls.pki.load import FileCache
 from mailtls.probe.tls import Target
 
@@ -70,20 +81,64 @@ def answers_for(checked: Sequence[Owner], lookup: Lookup) -> dict[str, Answer]:
     return lookup_many(names, lookup, deadline=BASE_DEADLINE + PER_NAME * len(names))
 
 
-def dane_report(
-    report: Report,
-    config: ConfigResult,
-    check: DaneCheck,
-    cache: FileCache | None = None,
-    served: Served | None = None,
-) -> tuple[Report, list[str]]:
-    """The report with the DANE findings added, and notes on what could not be checked."""
+@dataclass
+class DiskCheck:
+    """audit --dane's owner names, looked up before the audit, and the judging of each
+    endpoint's chain on disk against their answers, made by the audit (an EndpointCheck)
+    where the chain is loaded already: in a worker process past POOL_FROM files."""
+
+    checked: list[Owner]
+    answers: dict[str, Answer]
+    notes: list[str]
+    upcoming: Upcoming | None = None
+    found: Placed | None = None  # kept by the audit: the findings by their owner's place
+    _places: dict[Endpoint, list[int]] = field(default_factory=dict, init=False, repr=False)
+    _judged: Judgements = field(default_factory=dict, init=False, repr=False)  # per process
+
+    def __post_init__(self) -> None:
+        for place, item in enumerate(self.checked):
+            self._places.setdefault(item.endpoint, []).append(place)
+
+    def __call__(self, endpoint: Endpoint, cache: FileCache) -> Placed:
+        placed = {}
+        for place in self._places.get(endpoint, ()):
+            item = self.checked[place]
+            judged = owner_verdict(item, self.answers, cache, self.upcoming, self._judged)
+            if judged is not None and (found := disk_finding(judged, item)):
+                placed[place] = found[0]
+        return placed
+
+    def keep(self, found: Placed) -> None:
+        self.found = found
+
+    def disk_findings(self, cache: FileCache) -> list[Finding]:
+        """The findings in the owners' order; judged here when no audit ran this check."""
+        if self.found is None:
+            self.found = {}
+            for endpoint in self._places:
+                self.found.update(self(endpoint, cache))
+        return [self.found[place] for place in sorted(self.found)]
+
+
+def look_up(config: ConfigResult, check: DaneCheck) -> DiskCheck:
+    """The owner names of the configuration (no file read for them), each looked up once."""
     checked, notes = owners(config.endpoints, config.listeners, check.names)
     if not checked:
         notes.append("--dane: no Postfix endpoint here receives mail (port 25, 465, 587)")
-        return report, notes
-    answers = answers_for(checked, check.lookup)
-    found = disk_findings(checked, answers, cache or FileCache(), check.upcoming)
+        return DiskCheck([], {}, notes)
+    return DiskCheck(checked, answers_for(checked, check.lookup), notes, check.upcoming)
+
+
+def dane_report(
+    report: Report,
+    disk: DiskCheck,
+    served: Served | None = None,
+    cache: FileCache | None = None,
+) -> tuple[Report, list[str]]:
+    """The report with the DANE findings added, and notes on what could not be checked."""
+    if not disk.checked:
+        return report, disk.notes
+    found = disk.disk_findings(cache or FileCache())
     if served is not None:
-        found += served_findings(checked, answers, served.sent)
-    return replace(report, findings=report.findings + tuple(found)), notes
+        found += served_findings(disk.checked, disk.answers, served.sent)
+    return replace(report, findings=report.findings + tuple(found)), disk.notes

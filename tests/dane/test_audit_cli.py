@@ -14,7 +14,7 @@ from cryptography import x509
 from mailtls.audit import AuditOptions, audit
 from mailtls.config.discover import read_all
 from mailtls.dane.answer import Answer, Status
-from mailtls.dane.audit import DaneCheck, dane_report
+from mailtls.dane.audit import DaneCheck, dane_report, look_up
 from mailtls.dane.records import for_cert
 from mailtls.report import json as json_report
 from mailtls.report import nagios, prometheus, text
@@ -83,7 +83,8 @@ def test_dane_findings_appear_in_every_format(tmp_path: Path) -> None:
     def lookup(owner: str) -> Answer:
         return Answer(owner, Status.OK, (old,), secure=True)
 
-    report, notes = dane_report(audit(config, options), config, DaneCheck(lookup))
+    disk = look_up(config, DaneCheck(lookup))
+    report, notes = dane_report(audit(config, options, beside=disk), disk)
     assert notes == []
     assert [f.code for f in report.findings] == ["tlsa-mismatch"]
     assert f"error tlsa-mismatch {MX}: none of the signed TLSA records" in text.render(report)
