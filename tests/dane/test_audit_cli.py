@@ -93,3 +93,35 @@ def test_dane_findings_appear_in_every_format(tmp_path: Path) -> None:
     assert "code: tlsa-mismatch" in yaml_report.render(report)
     assert nagios.render(report).startswith("MAILTLS CRITICAL")
     assert 'code="tlsa-mismatch"' in prometheus.render(report, 0.1, 0.0)
+
+
+def test_audit_dane_live_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's own wiring, in this process (answers from memory): the owners looked
+    up before the audit, the chain on disk judged by it, --live's probe findings before
+    the DANE findings, as before."""
+    from typer.testing import CliRunner
+
+    from mailtls.cli import app
+    from mailtls.dane import lookup as dane_lookup
+
+    listen = "127.0.0.1:smtp"  # port 25 receives mail; where nothing listens --live says so
+    folder = postfix(tmp_path)
+    (folder / "master.cf").write_text(f"{listen} inet n - n - - smtpd\n")
+    old = for_cert(x509.load_pem_x509_certificate((PKI / "leaf-rsa.pem").read_bytes()), 3)
+    asked: list[str] = []
+
+    def lookup(owner: str) -> Answer:
+        asked.append(owner)
+        return Answer(owner, Status.OK, (old,), secure=True)
+
+    monkeypatch.setattr(dane_lookup, "resolver_lookup", lambda resolver: lookup)
+    args = ["audit", str(folder), "--dane", "--live", "--format", "json", "--at", "2026-11-29"]
+    done = CliRunner().invoke(app, [*args, "--ca-file", str(PKI / "root.pem")])
+    codes = [f["code"] for f in json.loads(done.stdout)["findings"]]
+    assert (done.exit_code, asked) == (1, [MX.rstrip(".")]), done.output
+    first = codes.index("tlsa-mismatch")  # the disk's, then what the listener sent, if any
+    assert not any(c.startswith("tlsa-") for c in codes[:first])
+    assert set(codes[first + 1 :]) <= {"tlsa-served-mismatch"}
+    assert "endpoint-unreachable" in codes or "tlsa-served-mismatch" in codes
