@@ -192,7 +192,6 @@ def judge_disk(
     chains = leaf_chains(certs)
     if answer.status is not Status.OK or not usable_records or not chains:
         return Judged()  # no records, or none usable: DANE is not in use for this name
-    publish = tuple(zone_line(name, r) for r in chain_records(certs)[0])
     verdicts = {judge(answer.records, chain) for chain in chains}
     published = _published(usable_records)
     if not answer.secure:
@@ -205,6 +204,8 @@ def judge_disk(
         )
     if verdicts == {Verdict.MATCH}:
         return Judged()
+    # Only now: what to publish is a third of the check's cost, and most chains match.
+    publish = tuple(zone_line(name, r) for r in chain_records(certs)[0])
     if upcoming is not None and upcoming.matched_by(answer.records):
         return Judged(
             "tlsa-only-next",
