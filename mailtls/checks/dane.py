@@ -204,7 +204,7 @@ def judge_disk(
         )
     if verdicts == {Verdict.MATCH}:
         return Judged()
-    # Only now: what to publish is a third of the check's cost, and most chains match.
+    # Only now: most chains match, and the records to publish cost their issuer paths.
     publish = tuple(zone_line(name, r) for r in chain_records(certs)[0])
     if upcoming is not None and upcoming.matched_by(answer.records):
         return Judged(
