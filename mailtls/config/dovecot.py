@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from mailtls.config.dovecot_expand import expand
 from mailtls.config.dovecot_syntax import IncludeWalker, Line
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
-from mailtls.models import ConfigResult, Finding, Location, Severity
+from mailtls.models import ConfigResult, Finding, Location
 
 # Dovecot 2.3 rejects other nestings: local { local_name { remote { protocol { } } } }.
 FILTER_ORDER = ("local", "local_name", "remote", "protocol")
@@ -29,12 +29,10 @@ SLOTS = {
     },
 }
 TLS_KEYS = {key for slots in SLOTS.values() for pair in slots.values() for key in pair}
-VARIABLE = {"2.3": re.compile(r"\$(ENV:\w+|\w+)"), "2.4": re.compile(r"\$(ENV:\w+|SET:\w+)")}
 
 SSL_VALUES = ("yes", "no", "required")  # anything else stops doveconf: "Invalid value"
 
 Filter = tuple[tuple[str, str], ...]
-MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,7 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
         key = frame.prefix + key
     setting = Setting(line.value, line.location, line.kind == "file-setting", line.quoted)
     if "$" in setting.value:
-        setting = _expand(config, frame.filter, key, setting, env)
+        setting = expand(config, frame.filter, key, setting, env, key in TLS_KEYS)
     if key == "ssl" and setting.value not in SSL_VALUES:
         raise ConfigError(
             f"{line.location}: Invalid value: {setting.value} (ssl = yes, no or required)"
@@ -230,60 +228,6 @@ def protocols(config: DovecotConfig) -> tuple[list[str], Setting | None]:
     if config.version == "2.4":
         return list_items(setting.value), setting
     return setting.value.split(), setting
-
-
-def _expand(
-    config: DovecotConfig, scope: Filter, key: str, setting: Setting, env: Mapping[str, str]
-) -> Setting:
-    known = _visible(config, scope, key)
-    whole = VARIABLE[config.version].fullmatch(setting.value)
-    if whole and not setting.from_file:
-        name = whole.group(1).removeprefix("SET:")
-        if name in known:  # `ssl_key = $ssl_cert` takes `<file` along with the path.
-            return replace(known[name], location=setting.location)
-
-    expanded = [len(setting.value)]
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("ENV:") and name[4:] in env:
-            return _bounded(env[name[4:]], expanded, setting)
-        if name.removeprefix("SET:") in known:
-            return _bounded(known[name.removeprefix("SET:")].value, expanded, setting)
-        if key in TLS_KEYS:
-            config.findings.append(
-                Finding(
-                    "unresolved-variable",
-                    Severity.WARNING,
-                    f"{key}: ${name} has no value in this block, so it expands to nothing",
-                    source=setting.location,
-                    path=setting.location.path,
-                )
-            )
-        return ""  # Dovecot expands a setting it knows but nobody set to the empty string
-
-    return replace(setting, value=VARIABLE[config.version].sub(substitute, setting.value))
-
-
-def _bounded(value: str, expanded: list[int], setting: Setting) -> str:
-    """Count what a setting grows to before it is built: 40 lines of `a = $a $a` would be a
-    terabyte. Dovecot builds it in memory until memory ends; mailtls stops at 16 MiB."""
-    expanded[0] += len(value)
-    if expanded[0] > MAX_EXPANDED_CHARS:
-        raise ConfigError(f"{setting.location}: the value expands to more than 16 MiB")
-    return value
-
-
-def _visible(config: DovecotConfig, scope: Filter, key: str) -> dict[str, Setting]:
-    """Settings a `$name` can see. Dovecot 2.3 (doveconf -x, as the config process runs)
-    looks only in the block being parsed, except `key = $key`, which sees the outer value."""
-    if config.version == "2.4":
-        return config.effective(scope)
-    own = config.scopes[scope]
-    if key in own:
-        return own
-    outer = config.effective(scope)
-    return {**own, key: outer[key]} if key in outer else own
 
 
 def read(path: str, files: ConfigFiles, env: Mapping[str, str]) -> ConfigResult:

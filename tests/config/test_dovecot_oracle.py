@@ -6,7 +6,9 @@ tree lists, doveconf is asked which ssl_cert/ssl_key apply, and both must agree.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -354,24 +356,80 @@ def test_file_prefix_in_24_is_reported(tmp_path: Path) -> None:
     assert result.endpoints[0].cert_file is None
 
 
-def test_env_variables_and_alt_certificates(tmp_path: Path) -> None:
+def test_alt_certificates_and_ssl_no(tmp_path: Path) -> None:
     conf = write_tree(
         tmp_path,
         {
             "dovecot.conf": """
-                ssl_cert = <$ENV:TLS_DIR/rsa.pem
-                ssl_key = <$ENV:TLS_DIR/rsa.key
+                ssl_cert = </srv/rsa.pem
+                ssl_key = </srv/rsa.key
                 ssl_alt_cert = </srv/ecdsa.pem
                 ssl_alt_key = </srv/ecdsa.key
                 ssl = no
             """
         },
     )
-    result = dovecot.read(str(conf), ConfigFiles(), {"TLS_DIR": "/srv/env"})
+    result = dovecot.read(str(conf), ConfigFiles(), {})
     assert [(e.slot, e.cert_file, e.key_file, e.enabled) for e in result.endpoints] == [
-        ("main", "/srv/env/rsa.pem", "/srv/env/rsa.key", False),
+        ("main", f"{tmp_path}/srv/rsa.pem", f"{tmp_path}/srv/rsa.key", False),
         ("alt", f"{tmp_path}/srv/ecdsa.pem", f"{tmp_path}/srv/ecdsa.key", False),
     ]
+
+
+# Found by differential testing: 2.3 expands an unquoted, non-`<` value word by word (a word
+# starting with `$` is one variable, whole), and never a `<file` name or a quoted value.
+VARIABLES = {
+    "env-in-file-name": "ssl_cert = <$ENV:D/a.pem\n",
+    "setting-in-file-name": "login_greeting = srv\nssl_cert = <$login_greeting/a.pem\n",
+    "quoted-variable": 'ssl_key = <srv/k.pem\nssl_cert = "$ssl_key"\n',
+    "whole-variable": "ssl_key = <srv/k.pem\nssl_cert = $ssl_key\n",
+    "inner-block": "ssl_key = <srv/k.pem\nprotocol imap {\n  ssl_cert = $ssl_key\n}\n",
+    "env-word-with-slash": "ssl_cert = $ENV:D/a.pem\nssl_key = $ENV:D\n",
+}
+
+
+def doveconf_files(
+    doveconf: str, conf: Path, filters: list[str], env: dict[str, str]
+) -> dict[str, str | None]:
+    """The files doveconf -x reads for ssl_cert and ssl_key (each holds `FILE:` and its path;
+    None for a value that names no file); when it cannot open one, just that one."""
+    args = [doveconf, "-x", "-c", str(conf), *filters, "ssl_cert", "ssl_key"]
+    done = subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, **env}, check=False
+    )
+    if done.returncode != 0:
+        failed = re.search(r"(\w+): Can't open file (\S+): No such file", done.stderr)
+        assert failed is not None, done.stderr
+        return {failed.group(1): failed.group(2)}
+    said = dict(re.findall(r"^(ssl_cert|ssl_key) = (.*)$", done.stdout, re.M))
+    return {k: v.removeprefix("FILE:") if v.startswith("FILE:") else None for k, v in said.items()}
+
+
+@pytest.mark.parametrize("case", VARIABLES)
+def test_variables_expand_as_doveconf_expands_them(
+    doveconf: str, tmp_path: Path, case: str
+) -> None:
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(VARIABLES[case])
+    (tmp_path / "srv").mkdir()
+    for name in ("a.pem", "k.pem"):
+        (tmp_path / "srv" / name).write_text(f"FILE:{tmp_path / 'srv' / name}\n")
+    env = {"D": str(tmp_path / "srv")}
+    for endpoint in dovecot.read(str(conf), ConfigFiles(), env).endpoints:
+        filters = [] if endpoint.scope == "global" else ["-f", "protocol=imap"]
+        said = doveconf_files(doveconf, conf, filters, env)
+        mine = {"ssl_cert": endpoint.cert_file, "ssl_key": endpoint.key_file}
+        assert {k: mine[k] for k in said} == said, endpoint.id
+
+
+def test_a_variable_word_that_names_no_setting_is_refused(doveconf: str, tmp_path: Path) -> None:
+    """`$ssl_key/x` is one word, so one variable name, which no setting has."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("ssl_key = k\nssl_cert = $ssl_key/x\n")
+    done = run([doveconf, "-x", "-c", str(conf), "-h", "ssl_cert"])
+    assert done.returncode != 0 and "Unknown variable: $ssl_key/x" in done.stderr
+    with pytest.raises(ConfigError, match=r"dovecot.conf:2: Unknown variable: \$ssl_key/x"):
+        dovecot.read(str(conf), ConfigFiles(), {})
 
 
 PROTOCOL_CERTS = {
