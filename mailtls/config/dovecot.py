@@ -127,8 +127,26 @@ def _note_listener(
     if len(sections) < 2 or sections[-2][0] != "service" or sections[-1][0] != "inet_listener":
         return
     settings = config.listeners.setdefault((sections[-2][1], sections[-1][1]), {})
-    if line is not None:
-        settings[line.key] = line.value
+    if line is None:
+        return
+    value = line.value
+    # doveconf checks each line as it reads it: a bad port stops it though a later line or an
+    # unused protocol would have made it moot.
+    if line.key == "port" and not (value.isascii() and value.isdigit() and int(value) <= 65535):
+        raise ConfigError(f"{line.location}: Invalid port number {value}")
+    if line.key == "ssl":
+        value = "yes" if _boolean(line) else "no"
+    settings[line.key] = value
+
+
+def _boolean(line: Line) -> bool:
+    """Dovecot's boolean: yes, y or 1 (any case) and no (any case); anything else stops it."""
+    lowered = line.value.lower()
+    if lowered not in ("yes", "y", "1", "no"):
+        raise ConfigError(
+            f"{line.location}: {line.key}: Invalid boolean value: {line.value} (use yes or no)"
+        )
+    return lowered != "no"
 
 
 def _declared(lines: list[Line]) -> bool:
@@ -198,13 +216,10 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
 def _set_in_list(config: DovecotConfig, frame: _Frame, line: Line) -> None:
     """`imap = yes` in `protocols { }`: the list as it stands here, with `imap` added (or,
     for `no`, taken out); noted at this line."""
-    if line.value not in ("yes", "no"):
-        raise ConfigError(
-            f"{line.location}: {line.key}: Invalid boolean value: {line.value} (use yes or no)"
-        )
+    enable = _boolean(line)
     current = config.effective(frame.filter).get(frame.boolean_list)
     names = [n for n in list_items(current.value if current else "") if n != line.key]
-    if line.value == "yes":
+    if enable:
         names.append(line.key)
     config.scopes[frame.filter][frame.boolean_list] = Setting(" ".join(names), line.location)
 

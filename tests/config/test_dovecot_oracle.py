@@ -269,6 +269,11 @@ def test_configs_doveconf_rejects_are_rejected(doveconf: str, tmp_path: Path, te
         dovecot.read(str(conf), ConfigFiles(), {})
 
 
+def listen(service: str, listener: str, *lines: str) -> str:
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"service {service} {{\n  inet_listener {listener} {{\n{body}  }}\n}}\n"
+
+
 DAEMON_REJECTS = {
     "two-names-unquoted": "local_name a.example b.example {\n  ssl_cert = </x\n}\n",
     "brace-in-name": "local_name a.example{\n  ssl_cert = </x\n}\n",
@@ -280,6 +285,11 @@ DAEMON_REJECTS = {
     "includes-itself": "ssl_cert = </x\n!include dovecot.conf\n",
     "ssl-value": "ssl = maybe\nssl_cert = </x\n",
     "ssl-value-in-block": "protocol imap {\n  ssl = Yes\n}\n",
+    # Found by differential testing: doveconf checks every listener line as it reads it.
+    "port-set-again-later": listen("imap-login", "imaps", "port = 70000", "port = 0"),
+    "port-of-unserved-protocol": "protocols = pop3\n"
+    + listen("imap-login", "imaps", "port = 99999"),
+    "listener-ssl-not-boolean": listen("imap-login", "imap", "ssl = true"),
 }
 
 
@@ -301,6 +311,32 @@ def test_what_doveconf_stops_on_stops_mailtls_with_its_reason(
         dovecot.read(str(conf), ConfigFiles(), {})
     assert f"{conf}:{line}: " in str(raised.value)
     assert reason in str(raised.value)
+
+
+LISTENERS = {
+    "ssl-capitalised": listen("imap-login", "imap", "port = 10993", "ssl = Yes"),
+    "ssl-one": listen("imap-login", "imaps", "port = 10994", "ssl = 1"),
+    "ssl-y-and-no": listen("pop3-login", "pop3s", "ssl = y")
+    + listen("imap-login", "imaps", "ssl = NO"),
+    "quoted-port": listen("imap-login", "imap", 'port = "10143"'),
+}
+
+
+@pytest.mark.parametrize("case", LISTENERS)
+def test_listeners_agree_with_doveconf(doveconf: str, tmp_path: Path, case: str) -> None:
+    """Each listener's port, and implicit TLS or STARTTLS, as doveconf reads them (Dovecot's
+    booleans: yes, y, 1 in any case, and no)."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("protocols = imap pop3\n" + LISTENERS[case])
+    listeners = dovecot.read(str(conf), ConfigFiles(), {}).listeners
+    assert listeners
+    for listener in listeners:
+        path = "service/{}/inet_listener/{}/".format(*listener.label.split("/"))
+        port, ssl = (
+            run([doveconf, "-c", str(conf), "-h", path + name]).stdout.strip()
+            for name in ("port", "ssl")
+        )
+        assert (listener.port, listener.starttls is None) == (int(port), ssl == "yes"), case
 
 
 def test_include_try_of_nothing_and_a_quoted_name_with_spaces_are_fine(
