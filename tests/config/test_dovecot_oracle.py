@@ -112,6 +112,23 @@ TREES = {
             }
         """,
     },
+    # Found by differential testing: a blank or comment line, or the end of the file, after a
+    # `\\` drops the statement begun, in 2.3 and 2.4 alike.
+    "continuations": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            ssl_key = </srv/tls/global.key
+            ssl_cert = </srv/tls/dropped.pem \\
+
+            ssl_key = \\
+              # a comment line drops it too
+            local_name a.example.org {
+              ssl_cert = \\
+                </srv/tls/a.pem
+            }
+            ssl_key = </srv/tls/at-the-end.key \\
+        """,
+    },
     "filters": {
         "dovecot.conf": """
             ssl_cert = </srv/tls/global.pem
