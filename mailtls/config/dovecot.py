@@ -8,13 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from mailtls.config.dovecot_expand import expand
+from mailtls.config.dovecot_filters import (
+    FILTER_ORDER,
+    Filter,
+    Network,
+    check_nesting,
+    nested,
+    network,
+)
 from mailtls.config.dovecot_syntax import IncludeWalker, Line
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
 from mailtls.models import ConfigResult, Finding, Location
 
-# Dovecot 2.3 rejects other nestings: local { local_name { remote { protocol { } } } }.
-FILTER_ORDER = ("local", "local_name", "remote", "protocol")
 # Dovecot 2.4 named filters whose settings carry the filter's name as a prefix.
 PREFIX_FILTERS = ("ssl_server", "ssl_client")
 # Dovecot 2.4 boolean lists: `protocols { imap = yes  pop3 = no }` adds to and takes from the
@@ -31,8 +37,6 @@ SLOTS = {
 TLS_KEYS = {key for slots in SLOTS.values() for pair in slots.values() for key in pair}
 
 SSL_VALUES = ("yes", "no", "required")  # anything else stops doveconf: "Invalid value"
-
-Filter = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class DovecotConfig:
     _by_items: dict[frozenset[tuple[str, str]], list[Filter]] = field(
         default_factory=lambda: {frozenset(): [()]}
     )
+    # `local`/`remote` values by kind and network: what a narrower network's scope inherits.
+    _nets: dict[tuple[str, Network], list[str]] = field(default_factory=dict)
 
     def open_scope(self, scope: Filter, location: Location) -> None:
         """Note a filter block; a scope met again (a second `local_name x {`) merges."""
@@ -74,6 +80,10 @@ class DovecotConfig:
             self.scopes[scope] = {}
             self.scope_locations[scope] = location
             self._by_items.setdefault(frozenset(scope), []).append(scope)
+            for kind, value in scope:
+                net = network(value) if kind in ("local", "remote") else None
+                if net is not None and value not in self._nets.get((kind, net), []):
+                    self._nets.setdefault((kind, net), []).append(value)
 
     def effective(self, scope: Filter) -> dict[str, Setting]:
         """Settings that apply in `scope`: every scope it contains, the more specific later.
@@ -84,12 +94,34 @@ class DovecotConfig:
             found
             for size in range(len(scope) + 1)
             for subset in itertools.combinations(scope, size)
-            for found in self._by_items.get(frozenset(subset), ())
+            for variant in itertools.product(*(self._covering(item) for item in subset))
+            for found in self._by_items.get(frozenset(variant), ())
         ]
         merged: dict[str, Setting] = {}
-        for applied in sorted(applying, key=len):
+        for applied in sorted(dict.fromkeys(applying), key=_specificity):
             merged.update(self.scopes[applied])
         return merged
+
+    def _covering(self, item: tuple[str, str]) -> list[tuple[str, str]]:
+        """`item`, and for a `local`/`remote` network the filters of the networks holding it:
+        a connection from 10.1.0.1 matches `remote 10.0.0.0/8` too (found by differential
+        testing). Looked up per prefix length, not searched for."""
+        kind, value = item
+        net = network(value) if kind in ("local", "remote") else None
+        if net is None:
+            return [item]
+        found = [item]
+        for prefix in range(net.prefixlen + 1):
+            outer = net.supernet(new_prefix=prefix)
+            found += [(kind, v) for v in self._nets.get((kind, outer), ()) if v != value]
+        return found
+
+
+def _specificity(scope: Filter) -> tuple[int, int]:
+    """Merge order: fewer filters first; among as many, the wider networks first (Dovecot
+    takes the narrower network's value wherever it was written)."""
+    bits = sum(n.prefixlen for k, v in scope if k in ("local", "remote") and (n := network(v)))
+    return len(scope), bits
 
 
 def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> DovecotConfig:
@@ -168,15 +200,16 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
     if parent.other:
         return _Frame(parent.filter, other=True)
     if line.key in FILTER_ORDER:
-        if config.version == "2.3":
-            _check_nesting(parent.filter, line)
-        elif line.key == "local_name" and len(line.value.split()) > 1:
+        check_nesting(parent.filter, line)
+        if config.version == "2.4" and line.key == "local_name" and len(line.value.split()) > 1:
             # 2.3 took `local_name "a b" {` for several names; 2.4 refuses to start.
             raise ConfigError(
                 f"{line.location}: Multiple names no longer supported in local_name value"
                 " (Dovecot 2.4: one block per name)"
             )
-        scope = (*parent.filter, (line.key, line.value))
+        item = (line.key, line.value)
+        # 2.3: an inner block of the same kind takes the outer one's place; 2.4: both apply.
+        scope = nested(parent.filter, item) if config.version == "2.3" else (*parent.filter, item)
         config.open_scope(scope, line.location)
         return _Frame(scope)
     if line.key in PREFIX_FILTERS and not line.value and config.version == "2.4":
@@ -184,16 +217,6 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
     if line.key in BOOLEAN_LISTS and not line.value and config.version == "2.4":
         return _Frame(parent.filter, boolean_list=line.key)
     return _Frame(parent.filter, other=True)
-
-
-def _check_nesting(parent: Filter, line: Line) -> None:
-    rank = FILTER_ORDER.index(line.key)
-    for outer, _ in parent:
-        if FILTER_ORDER.index(outer) >= rank:
-            raise ConfigError(
-                f"{line.location}: {outer} {{ {line.key} {{ .. }} }} not allowed"
-                f" (Dovecot wants {line.key} {{ {outer} {{ .. }} }})"
-            )
 
 
 def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str]) -> None:

@@ -18,7 +18,8 @@ from mailtls.errors import ConfigError
 from mailtls.models import Finding, Severity
 
 if TYPE_CHECKING:
-    from mailtls.config.dovecot import DovecotConfig, Filter, Setting
+    from mailtls.config.dovecot import DovecotConfig, Setting
+    from mailtls.config.dovecot_filters import Filter
 
 VARIABLE_24 = re.compile(r"\$(ENV:\w+|SET:\w+)")
 SETTING_NAME = re.compile(r"\w+")

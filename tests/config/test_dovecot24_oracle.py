@@ -191,3 +191,22 @@ def test_a_boolean_that_is_not_yes_or_no_is_refused_as_24_refuses_it(
     assert said.returncode != 0 and "Invalid boolean value: maybe" in said.stderr
     with pytest.raises(ConfigError, match="Invalid boolean value: maybe"):
         dovecot.read(str(conf), ConfigFiles(), {})
+
+
+NESTINGS = {
+    "protocol-holds-local_name": "protocol imap {\n  local_name a.example {\n",
+    "remote-holds-local": "remote 10.0.0.0/8 {\n  local 10.0.0.0/8 {\n",
+    "protocol-holds-protocol": "protocol imap {\n  protocol pop3 {\n",
+    "local-net-not-inside": "local 10.1.0.0/16 {\n  local 10.0.0.0/8 {\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(NESTINGS))
+def test_nestings_24_refuses_are_refused(doveconf24: Doveconf24, tmp_path: Path, case: str) -> None:
+    """Found by differential testing: 2.4 wants 2.3's order of filter blocks too."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD + NESTINGS[case] + "    ssl_server_cert_file = /x.pem\n  }\n}\n")
+    said = doveconf24(conf, ["-n"])
+    assert said.returncode != 0 and "line 6: " in said.stderr, said.stderr
+    with pytest.raises(ConfigError, match=r"dovecot\.conf:6: "):
+        dovecot.read(str(conf), ConfigFiles(), {})

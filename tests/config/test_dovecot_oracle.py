@@ -129,6 +129,42 @@ TREES = {
             ssl_key = </srv/tls/at-the-end.key \\
         """,
     },
+    # Found by differential testing: a block may hold one of its own kind (a network inside
+    # the outer one), which takes the outer one's place.
+    "same-kind-nesting": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            local 10.0.0.0/8 {
+              ssl_cert = </srv/tls/net8.pem
+              local 10.1.0.0/16 {
+                ssl_key = </srv/tls/net16.key
+              }
+            }
+            local_name a.example.org {
+              ssl_cert = </srv/tls/a.pem
+              local_name b.example.org {
+                ssl_key = </srv/tls/b.key
+              }
+            }
+        """,
+    },
+    # Found by differential testing: a connection from a narrower network matches the wider
+    # network's block too, and the narrower one's values win, whichever comes first.
+    "overlapping-networks": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            remote 10.1.0.0/16 {
+              ssl_key = </srv/tls/narrow.key
+            }
+            remote 10.0.0.0/8 {
+              ssl_cert = </srv/tls/wide.pem
+              ssl_key = </srv/tls/wide.key
+            }
+            local ::1 {
+              ssl_cert = </srv/tls/v6.pem
+            }
+        """,
+    },
     "filters": {
         "dovecot.conf": """
             ssl_cert = </srv/tls/global.pem
@@ -307,6 +343,7 @@ DAEMON_REJECTS = {
     "port-of-unserved-protocol": "protocols = pop3\n"
     + listen("imap-login", "imaps", "port = 99999"),
     "listener-ssl-not-boolean": listen("imap-login", "imap", "ssl = true"),
+    "local-net-not-inside": "local 10.1.2.3 {\n  local 10.0.0.0/8 {\n    ssl_cert = </x\n  }\n}\n",
 }
 
 
