@@ -150,7 +150,17 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
     if len(stack) > 1:
         raise ConfigError(f"{config.path}: missing '}}' at the end of the configuration")
     config.findings[:0] = walker.findings
+    _check_protocol_names(config)
     return config
+
+
+def _check_protocol_names(config: DovecotConfig) -> None:
+    """2.3 splits `protocols` at spaces only: `imap, pop3` names a protocol `imap,`, and
+    Dovecot stops (2.4 takes the commas)."""
+    setting = config.effective(()).get("protocols")
+    if config.version == "2.3" and setting is not None and "," in setting.value:
+        name = next(word for word in setting.value.split() if "," in word)
+        raise ConfigError(f"{setting.location}: protocols: Unknown protocol: {name}")
 
 
 def _note_listener(

@@ -393,6 +393,18 @@ def test_listeners_agree_with_doveconf(doveconf: str, tmp_path: Path, case: str)
         assert (listener.port, listener.starttls is None) == (int(port), ssl == "yes"), case
 
 
+def test_commas_in_23_protocols_are_refused_as_doveconf_refuses_them(
+    doveconf: str, tmp_path: Path
+) -> None:
+    """Found by differential testing: 2.3 splits `protocols` at spaces (2.4 takes commas)."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("protocols = imap, pop3\nssl_cert = </x\n")
+    done = run([doveconf, "-c", str(conf), "-n"])
+    assert done.returncode != 0 and "protocols: Unknown protocol: imap," in done.stderr
+    with pytest.raises(ConfigError, match=r"dovecot\.conf:1: protocols: Unknown protocol: imap,"):
+        dovecot.read(str(conf), ConfigFiles(), {})
+
+
 def test_include_try_of_nothing_and_a_quoted_name_with_spaces_are_fine(
     doveconf: str, tmp_path: Path
 ) -> None:
