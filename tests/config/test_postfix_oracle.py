@@ -88,6 +88,14 @@ MAINS = {
         ec_dir = /srv/ec
         smtpd_use_tls = yes
     """,
+    # Found by differential testing: `?` and `:` test a parameter's text as written.
+    "conditions-test-the-text-as-written": """
+        empty =
+        hollow = $empty
+        loop = $loop
+        smtpd_tls_cert_file = /srv/${hollow?set}${hollow:unset}.pem
+        smtpd_tls_key_file = /srv/${hollow?{Y}:{N}}${loop?/x}${loop:/never}.pem
+    """,
     "chain-files": """
         smtpd_tls_chain_files = /srv/key.pem, /srv/chain.pem
           /srv/ec-key.pem /srv/ec-chain.pem
@@ -214,7 +222,7 @@ def test_sni_map_fresh_index_is_silent(tmp_path: Path) -> None:
     assert len(result.endpoints) == 1
 
 
-NAMES = st.sampled_from(["a", "b", "c", "empty"])
+NAMES = st.sampled_from(["a", "b", "c", "empty", "hollow"])
 TOKENS = st.one_of(
     st.sampled_from(["x", "/", " ", "$$", "-", ".pem"]),
     NAMES.map(lambda n: f"${n}"),
@@ -238,7 +246,7 @@ def test_expansion_agrees_with_postconf(
 ) -> None:
     """Random macro expressions: mailtls' mac_expand gives what postconf -x gives."""
     root = tmp_path_factory.mktemp("expand")
-    params = {"a": "/srv", "b": "$a/tls", "c": "${b?{$b}:{none}}", "empty": ""}
+    params = {"a": "/srv", "b": "$a/tls", "c": "${b?{$b}:{none}}", "empty": "", "hollow": "$empty"}
     lines = [HOST.strip()] + [f"{k} = {v}" for k, v in params.items()]
     lines += [f"p{i} = {e}" for i, e in enumerate(expressions)]
     # One known parameter carries every expression, each behind an @@N marker: asking postconf
