@@ -294,6 +294,27 @@ def test_options_end_at_the_first_word_that_is_not_one(postconf: str, tmp_path: 
     assert (amavis.cert_file, amavis.enabled) == ("/srv/x y.pem", False)
 
 
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ("-o { smtpd_tls_cert_file = /srv/x.pem", "missing '}'"),
+        ("-o { smtpd_tls_cert_file = {/srv/x.pem }", "missing '}'"),
+        ("-o {smtpd_tls_cert_file=/srv/x.pem}x", "syntax error after '}'"),
+    ],
+    ids=["unclosed", "inner-brace-unclosed", "text-after-brace"],
+)
+def test_braces_postconf_warns_about_stop_mailtls(
+    postconf: str, tmp_path: Path, option: str, problem: str
+) -> None:
+    """postconf warns and guesses a value; mailtls does not guess (found by differential
+    testing: `-o { a = {b }` ends with `}`, but that brace closes `{b`)."""
+    root = write(tmp_path, "", f"smtp inet n - n - - smtpd\n  {option}\n")
+    done = run([postconf, "-c", str(root), "-P"])
+    assert f"warning: master.cf: {problem} in" in done.stderr
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        postfix.read(str(root), ConfigFiles())
+
+
 @pytest.fixture(scope="session")
 def postmap() -> str:
     return need_binary("postmap")
