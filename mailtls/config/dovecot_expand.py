@@ -1,10 +1,10 @@
 """Dovecot `$name` and `$ENV:name` in setting values, as the config process expands them.
 
-2.3 (doveconf -x, found by differential testing against 2.3.19): only an unquoted value that
-is not a `<file` is expanded, word by word: a word that starts with `$` is one variable whole
-(`$ENV:D/x.pem` asks the environment for `D/x.pem`), any other word is kept as written, so
-`<$ENV:D/x.pem` opens the file `$ENV:D/x.pem`. 2.4 expands `$SET:name` and `$ENV:name` inside
-words.
+As `doveconf -x` (2.3.19 and 2.4.1) does it, found by differential testing: only an unquoted
+value that is not a `<file` is expanded, word by word: a word that starts with `$` is one
+variable whole (`$ENV:D/x.pem` asks the environment for `D/x.pem`), any other word is kept as
+written, so `<$ENV:D/x.pem` opens the file `$ENV:D/x.pem`. 2.3 names a setting `$name`, 2.4
+`$SET:name` (2.4 keeps any other `$word`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from mailtls.config.dovecot import DovecotConfig, Setting
     from mailtls.config.dovecot_filters import Filter
 
-VARIABLE_24 = re.compile(r"\$(ENV:\w+|SET:\w+)")
 SETTING_NAME = re.compile(r"\w+")
 MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
@@ -35,8 +34,8 @@ def expand(
     report: bool,
 ) -> Setting:
     """`setting` with its variables expanded; `report`: say when one expands to nothing."""
-    if config.version == "2.3" and (setting.from_file or setting.quoted):
-        if report and setting.from_file:
+    if setting.from_file or setting.quoted:
+        if report and setting.from_file and config.version == "2.3":
             _say(
                 config,
                 setting,
@@ -45,14 +44,12 @@ def expand(
             )
         return setting
     known = _visible(config, scope, key)
-    whole = (VARIABLE_24 if config.version == "2.4" else SETTING_NAME).fullmatch(setting.value[1:])
-    if setting.value.startswith("$") and whole and not setting.from_file:
-        name = setting.value[1:].removeprefix("SET:")
-        if name in known:  # `ssl_key = $ssl_cert` takes `<file` along with the path.
-            return replace(known[name], location=setting.location)
+    prefix = "$SET:" if config.version == "2.4" else "$"
+    name = setting.value.removeprefix(prefix)
+    if setting.value.startswith(prefix) and name in known and not _file_setting(config, name):
+        # `ssl_key = $ssl_cert` takes `<file` along with the path.
+        return replace(known[name], location=setting.location)
     expander = _Expander(config, setting, known, env, report, key)
-    if config.version == "2.4":
-        return replace(setting, value=VARIABLE_24.sub(expander.variable, setting.value))
     words = [w for w in setting.value.split(" ") if w]
     return replace(setting, value=" ".join(expander.word(w) for w in words))
 
@@ -72,23 +69,24 @@ class _Expander:
         self.size = len(setting.value)
 
     def word(self, word: str) -> str:
-        """A 2.3 word: `$name` and `$ENV:name` whole, anything else as written."""
-        if not word.startswith("$"):
+        """`$ENV:name` and `$name` (2.4: `$SET:name`) whole, anything else as written."""
+        if word.startswith("$ENV:"):
+            return self._bounded(self.env.get(word[5:], ""))
+        prefix = "$SET:" if self.config.version == "2.4" else "$"
+        if not word.startswith(prefix):
             return word
-        name = word[1:]
-        if name.startswith("ENV:"):
-            return self._bounded(self.env.get(name[4:], ""))
+        name = word.removeprefix(prefix)
         if not SETTING_NAME.fullmatch(name):
-            raise ConfigError(f"{self.setting.location}: Unknown variable: {word}")
+            reason = "Unknown setting" if prefix == "$SET:" else "Unknown variable"
+            raise ConfigError(f"{self.setting.location}: {reason}: {word.removeprefix('$SET:')}")
         return self._lookup(name)
 
-    def variable(self, match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("ENV:") and name[4:] in self.env:
-            return self._bounded(self.env[name[4:]])
-        return self._lookup(name.removeprefix("SET:"))
-
     def _lookup(self, name: str) -> str:
+        if _file_setting(self.config, name):
+            # doveconf 2.4.1 -x: `$SET:ssl_server_key_file` is empty, set or not.
+            message = f"{self.key}: $SET:{name} names a file setting: Dovecot expands it to nothing"
+            _say(self.config, self.setting, message)
+            return ""
         if name in self.known:
             return self._bounded(self.known[name].value)
         if self.report:
@@ -103,6 +101,10 @@ class _Expander:
         if self.size > MAX_EXPANDED_CHARS:
             raise ConfigError(f"{self.setting.location}: the value expands to more than 16 MiB")
         return value
+
+
+def _file_setting(config: DovecotConfig, name: str) -> bool:
+    return config.version == "2.4" and name.endswith("_file")
 
 
 def _say(config: DovecotConfig, setting: Setting, message: str) -> None:

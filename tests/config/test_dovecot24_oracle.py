@@ -210,3 +210,39 @@ def test_nestings_24_refuses_are_refused(doveconf24: Doveconf24, tmp_path: Path,
     assert said.returncode != 0 and "line 6: " in said.stderr, said.stderr
     with pytest.raises(ConfigError, match=r"dovecot\.conf:6: "):
         dovecot.read(str(conf), ConfigFiles(), {})
+
+
+# Found by differential testing: 2.4 expands `$SET:name` and `$ENV:name` only as whole words
+# (`$ENV:D/a.pem` asks the environment for `D/a.pem`), and refuses a `$SET:` word that names
+# no setting; `$SET:` of a file setting is empty. `doveconf -x` shows the expanded value (and
+# opens the files, as Dovecot does).
+VARIABLES = {
+    "env-inside-a-word": "ssl_server_cert_file = $ENV:D/a.pem\n",
+    "env-whole-word": "ssl_server_cert_file = $ENV:F\n",
+    "set-whole-word": "ssl_server_key_file = srv/a.pem\nssl_server_cert_file = $SET:ssl_server_key_file\n",
+    "set-inside-a-word": "login_greeting = srv\nssl_server_cert_file = $SET:login_greeting/a.pem\n",
+    "set-of-a-string-setting": "login_greeting = srv/a.pem\nssl_server_cert_file = $SET:login_greeting\n",
+    "env-between-words": "login_greeting = x $ENV:D y\nssl_server_cert_file = srv/a.pem\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(VARIABLES))
+def test_variables_expand_as_doveconf24_expands_them(
+    doveconf24: Doveconf24, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "a.pem").write_text("PEM\n")
+    env = {"D": str(tmp_path / "srv"), "F": str(tmp_path / "srv" / "a.pem")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # the chroot's doveconf inherits them
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD.split("ssl_server")[0] + VARIABLES[case])
+    said = doveconf24(conf, ["-x", "-h", "ssl_server/cert_file"])
+    if said.returncode != 0:
+        reason = re.search(r"line \d+: (.+)", said.stderr)
+        assert reason is not None, said.stderr
+        with pytest.raises(ConfigError, match=re.escape(reason.group(1))):
+            dovecot.read(str(conf), ConfigFiles(), env)
+        return
+    (endpoint,) = dovecot.read(str(conf), ConfigFiles(), env).endpoints
+    assert endpoint.cert_file == (said.stdout.strip() or None)
