@@ -156,14 +156,12 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
 
 def _check_protocol_names(config: DovecotConfig) -> None:
     """2.3 splits `protocols` at spaces only: `imap, pop3` names a protocol `imap,`, and
-    Dovecot stops (2.4 takes the commas)."""
-    if config.version != "2.3":
-        return
-    for settings in config.scopes.values():
-        setting = settings.get("protocols")
-        if setting is not None and "," in setting.value:
-            name = next(word for word in setting.value.split() if "," in word)
-            raise ConfigError(f"{setting.location}: protocols: Unknown protocol: {name}")
+    Dovecot stops (2.4 takes the commas). Checked globally: in filter blocks, doveconf checks
+    only some (not a shadowed local_name, nor one of several names)."""
+    setting = config.scopes[()].get("protocols")
+    if config.version == "2.3" and setting is not None and "," in setting.value:
+        name = next(word for word in setting.value.split() if "," in word)
+        raise ConfigError(f"{setting.location}: protocols: Unknown protocol: {name}")
 
 
 def _note_listener(
