@@ -407,3 +407,22 @@ def test_ca_file_per_service_after_overrides_and_expansion(postconf: str, tmp_pa
     }
     (glob,) = [e for e in endpoints if e.scope == "global"]
     assert glob.services == ("smtpd/pass", "smtp/inet")
+
+
+@pytest.mark.parametrize("kind", ["hash", "texthash"])
+def test_a_key_given_twice_in_a_map_serves_the_first(
+    postmap: str, tmp_path: Path, kind: str
+) -> None:
+    """Found by differential testing: postmap warns `duplicate entry` and keeps the first
+    value, texthash too; mailtls checked both, as two endpoints of one name."""
+    sni = tmp_path / "sni"
+    sni.write_text("mail.example.org /srv/first.pem\nMail.Example.ORG /srv/second.pem\n")
+    settle(sni)
+    if kind == "hash":
+        assert run([postmap, f"hash:{sni}"]).returncode == 0
+    said = run([postmap, "-q", "mail.example.org", f"{kind}:{sni}"]).stdout.split()
+    assert said == ["/srv/first.pem"]
+    (tmp_path / "etc").mkdir()
+    root = write(tmp_path / "etc", f"tls_server_sni_maps = {kind}:{sni}\n", "")
+    served = [e for e in postfix.read(str(root), ConfigFiles()).endpoints if e.sni_table]
+    assert [(e.names, e.chain_files) for e in served] == [(("mail.example.org",), tuple(said))]
