@@ -34,9 +34,11 @@ WILDCARDS = ("*", "::", "0.0.0.0", "[::]")  # noqa: S104 (names, not a bind)
 def listeners(config: DovecotConfig) -> list[Listener]:
     """Each TLS-capable listener of an enabled protocol; `port = 0` turns one off."""
     settings = config.effective(())
-    served = set(protocols(config)[0])
+    served_list, set_at = protocols(config)
+    served = set(served_list)
     listen = settings["listen"].value.split(",")[0].strip() if "listen" in settings else "*"
     found = []
+    seen: set[tuple[int, frozenset[str]]] = set()
     for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
         service, name = key
         protocol = PROTOCOL.get(service)
@@ -49,6 +51,9 @@ def listeners(config: DovecotConfig) -> list[Listener]:
         if port == 0:
             continue
         implicit = own.get("ssl", "yes" if default[2] else "no") == "yes"
+        addresses = own.get("address", settings["listen"].value if "listen" in settings else "*")
+        if set_at is not None:  # the protocols are known, not assumed: so are the clashes
+            _check_duplicate(config, seen, port, addresses)
         host = own.get("address", listen).split(",")[0].strip()
         host = "127.0.0.1" if host in WILDCARDS else host.strip("[]")
         found.append(
@@ -72,3 +77,14 @@ def _port(config: DovecotConfig, key: tuple[str, str], raw: str) -> int:
         f"{config.path}: service {key[0]} {{ inet_listener {key[1]} {{ port = {raw} }} }}:"
         " Invalid port number (doveconf refuses it)"
     )
+
+
+def _check_duplicate(
+    config: DovecotConfig, seen: set[tuple[int, frozenset[str]]], port: int, addresses: str
+) -> None:
+    """Two listeners of served protocols on one port and address stop Dovecot (found by
+    differential testing: doveconf's `duplicate listener`)."""
+    key = (port, frozenset(addresses.replace(",", " ").split()))
+    if key in seen:
+        raise ConfigError(f"{config.path}: duplicate listener: {port}: two listeners share it")
+    seen.add(key)

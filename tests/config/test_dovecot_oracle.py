@@ -405,6 +405,49 @@ def test_commas_in_23_protocols_are_refused_as_doveconf_refuses_them(
         dovecot.read(str(conf), ConfigFiles(), {})
 
 
+DUPLICATES = {
+    "imaps-on-pop3s-port": (
+        "protocols = imap pop3\n" + listen("imap-login", "imaps", "port = 995"),
+        True,
+    ),
+    "extra-on-imaps-port": (
+        "protocols = imap\n" + listen("imap-login", "extra", "port = 993"),
+        True,
+    ),
+    "other-address": (
+        "protocols = imap\n" + listen("imap-login", "imaps", "port = 143", "address = 127.0.0.1"),
+        False,
+    ),
+    "port-moved-off": (
+        "protocols = imap pop3\n"
+        + listen("imap-login", "imaps", "port = 995")
+        + listen("pop3-login", "pop3s", "port = 0"),
+        False,
+    ),
+    "protocol-not-served": (
+        "protocols = imap\n" + listen("imap-login", "imaps", "port = 995"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DUPLICATES)
+def test_two_listeners_on_one_port_stop_mailtls_as_doveconf(
+    doveconf: str, tmp_path: Path, case: str
+) -> None:
+    """Found by differential testing: doveconf stops on `duplicate listener: PORT:`."""
+    text, duplicate = DUPLICATES[case]
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(text)
+    done = run([doveconf, "-c", str(conf), "-n"])
+    assert ("duplicate listener" in done.stderr) == duplicate, done.stderr
+    if duplicate:
+        with pytest.raises(ConfigError, match="duplicate listener"):
+            dovecot.read(str(conf), ConfigFiles(), {})
+    else:
+        assert dovecot.read(str(conf), ConfigFiles(), {}).listeners
+
+
 def test_include_try_of_nothing_and_a_quoted_name_with_spaces_are_fine(
     doveconf: str, tmp_path: Path
 ) -> None:
