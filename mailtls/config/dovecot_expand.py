@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mailtls.config.dovecot_filters import Filter
 
 SETTING_NAME = re.compile(r"\w+")
+BOOLEAN_LISTS_24 = ("protocols",)  # `protocols { imap = yes }`: no text to expand to
 MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
@@ -79,6 +80,11 @@ class _Expander:
         if not SETTING_NAME.fullmatch(name):
             reason = "Unknown setting" if prefix == "$SET:" else "Unknown variable"
             raise ConfigError(f"{self.setting.location}: {reason}: {word.removeprefix('$SET:')}")
+        if prefix == "$SET:" and name in BOOLEAN_LISTS_24:
+            raise ConfigError(
+                f"{self.setting.location}: Failed to expand {word}: Setting type can't be"
+                " expanded to string"
+            )
         return self._lookup(name)
 
     def _lookup(self, name: str) -> str:

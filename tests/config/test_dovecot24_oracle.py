@@ -222,6 +222,7 @@ VARIABLES = {
     "set-whole-word": "ssl_server_key_file = srv/a.pem\nssl_server_cert_file = $SET:ssl_server_key_file\n",
     "set-inside-a-word": "login_greeting = srv\nssl_server_cert_file = $SET:login_greeting/a.pem\n",
     "set-of-a-string-setting": "login_greeting = srv/a.pem\nssl_server_cert_file = $SET:login_greeting\n",
+    "set-of-a-boolean-list": "protocols = imap\nprotocols = $SET:protocols pop3\n",
     "env-between-words": "login_greeting = x $ENV:D y\nssl_server_cert_file = srv/a.pem\n",
 }
 
