@@ -249,8 +249,12 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
 
 def _set_in_list(config: DovecotConfig, frame: _Frame, line: Line) -> None:
     """`imap = yes` in `protocols { }`: the list as it stands here, with `imap` added (or,
-    for `no`, taken out); noted at this line."""
+    for `no`, taken out); noted at this line. doveconf 2.4.1 takes any boolean, but adds a
+    name only for `yes` as written (`Yes`, `y`, `1` leave the list as it is) and takes one
+    out for `no` in any case (found by differential testing)."""
     enable = _boolean(line)
+    if enable and line.value != "yes":
+        return
     current = config.effective(frame.filter).get(frame.boolean_list)
     names = [n for n in list_items(current.value if current else "") if n != line.key]
     if enable:

@@ -147,10 +147,10 @@ PROTOCOLS = {
     "list-then-block": "protocols = pop3\nprotocols {\n  imap = yes\n}\n",
     "block-then-list": "protocols {\n  imap = yes\n}\nprotocols = pop3\n",
     "no-from-empty": "protocols {\n  imap = no\n}\n",
-    # Found by differential testing: Dovecot's booleans are yes, y, 1 (any case) and no.
-    "booleans-as-dovecot-reads-them": "protocols {\n  imap = Yes\n  pop3 = 1\n  submission = y\n}\n"
-    "protocols {\n  pop3 = NO\n}\n",
-    "debian-style": "protocols {\n  imap = yes\n}\nprotocols {\n  pop3 = yes\n}\nprotocols {\n  lmtp = yes\n}\n",
+    # Found by differential testing: any boolean is taken (yes, y, 1 in any case, and no),
+    # but only `yes` as written adds a name; `no` in any case takes one out.
+    "booleans-as-dovecot-reads-them": "protocols = pop3 imap\nprotocols {\n  imap = NO\n"
+    "  submission = Yes\n  lmtp = yes\n}\n",
 }
 
 
@@ -159,9 +159,7 @@ def doveconf24_protocols(output: str) -> set[str]:
     lines = output.splitlines()
     if any("=" in line for line in lines):
         return {
-            n.strip()
-            for n, _, v in (line.partition("=") for line in lines)
-            if v.strip().lower() in ("yes", "y", "1")
+            n.strip() for n, _, v in (line.partition("=") for line in lines) if v.strip() == "yes"
         }
     return set(output.split())
 
