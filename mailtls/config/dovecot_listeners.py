@@ -3,7 +3,7 @@ protocols it serves."""
 
 from __future__ import annotations
 
-from mailtls.config.dovecot import DovecotConfig, protocols
+from mailtls.config.dovecot import DovecotConfig, list_items, protocols
 from mailtls.errors import ConfigError
 from mailtls.models import Listener
 
@@ -34,11 +34,10 @@ WILDCARDS = ("*", "::", "0.0.0.0", "[::]")  # noqa: S104 (names, not a bind)
 def listeners(config: DovecotConfig) -> list[Listener]:
     """Each TLS-capable listener of an enabled protocol; `port = 0` turns one off."""
     settings = config.effective(())
-    served_list, set_at = protocols(config)
-    served = set(served_list)
+    served = set(protocols(config)[0])
+    _check_duplicates(config)
     listen = settings["listen"].value.split(",")[0].strip() if "listen" in settings else "*"
     found = []
-    seen: set[tuple[int, frozenset[str]]] = set()
     for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
         service, name = key
         protocol = PROTOCOL.get(service)
@@ -51,9 +50,6 @@ def listeners(config: DovecotConfig) -> list[Listener]:
         if port == 0:
             continue
         implicit = own.get("ssl", "yes" if default[2] else "no") == "yes"
-        addresses = own.get("address", settings["listen"].value if "listen" in settings else "*")
-        if set_at is not None:  # the protocols are known, not assumed: so are the clashes
-            _check_duplicate(config, seen, port, addresses)
         host = own.get("address", listen).split(",")[0].strip()
         host = "127.0.0.1" if host in WILDCARDS else host.strip("[]")
         found.append(
@@ -79,12 +75,22 @@ def _port(config: DovecotConfig, key: tuple[str, str], raw: str) -> int:
     )
 
 
-def _check_duplicate(
-    config: DovecotConfig, seen: set[tuple[int, frozenset[str]]], port: int, addresses: str
-) -> None:
-    """Two listeners of served protocols on one port and address stop Dovecot (found by
-    differential testing: doveconf's `duplicate listener`)."""
-    key = (port, frozenset(addresses.replace(",", " ").split()))
-    if key in seen:
-        raise ConfigError(f"{config.path}: duplicate listener: {port}: two listeners share it")
-    seen.add(key)
+def _check_duplicates(config: DovecotConfig) -> None:
+    """Two listeners on one port and address, of protocols some block serves, stop Dovecot
+    (found by differential testing: doveconf's `duplicate listener`). Checked only where the
+    configuration sets `protocols`: the default differs between builds."""
+    named = [s["protocols"].value for s in config.scopes.values() if "protocols" in s]
+    served = {name for value in named for name in list_items(value)}
+    settings = config.effective(())
+    listen = settings["listen"].value if "listen" in settings else "*"
+    seen: set[tuple[int, frozenset[str]]] = set()
+    for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
+        if PROTOCOL.get(key[0]) not in served:
+            continue
+        own = config.listeners.get(key, {})
+        port = DEFAULTS[key][1] if key in DEFAULTS and "port" not in own else 0
+        port = _port(config, key, own["port"]) if "port" in own else port
+        where = (port, frozenset(own.get("address", listen).replace(",", " ").split()))
+        if port and where in seen:
+            raise ConfigError(f"{config.path}: duplicate listener: {port}: two listeners share it")
+        seen.add(where)

@@ -424,6 +424,12 @@ DUPLICATES = {
         + listen("pop3-login", "pop3s", "port = 0"),
         False,
     ),
+    "protocols-set-in-a-block": (
+        "local 127.0.0.2 {\n  protocols = pop3 submission\n}\n"
+        + listen("pop3-login", "pop3s", "port = 10993")
+        + listen("submission-login", "submission", "port = 10993"),
+        True,
+    ),
     "protocol-not-served": (
         "protocols = imap\n" + listen("imap-login", "imaps", "port = 995"),
         False,
