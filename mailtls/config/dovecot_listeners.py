@@ -76,11 +76,19 @@ def _port(config: DovecotConfig, key: tuple[str, str], raw: str) -> int:
 
 
 def _check_duplicates(config: DovecotConfig) -> None:
-    """Two listeners on one port and address, of protocols some block serves, stop Dovecot
-    (found by differential testing: doveconf's `duplicate listener`). Checked only where the
-    configuration sets `protocols`: the default differs between builds."""
-    named = [s["protocols"].value for s in config.scopes.values() if "protocols" in s]
-    served = {name for value in named for name in list_items(value)}
+    """Two listeners on one port and address, of protocols a block serves, stop Dovecot (found
+    by differential testing: doveconf's `duplicate listener`, checked in each block's view).
+    Checked only where the configuration sets `protocols`: the default differs between builds."""
+    views = {
+        s["protocols"].value
+        for scope in config.scopes
+        if "protocols" in (s := config.effective(scope))
+    }
+    for value in views:
+        _check_view(config, set(list_items(value)))
+
+
+def _check_view(config: DovecotConfig, served: set[str]) -> None:
     settings = config.effective(())
     listen = settings["listen"].value if "listen" in settings else "*"
     seen: set[tuple[int, frozenset[str]]] = set()

@@ -430,6 +430,12 @@ DUPLICATES = {
         + listen("submission-login", "submission", "port = 10993"),
         True,
     ),
+    "each-block-its-own-view": (
+        "local 127.0.0.2 {\n  protocols = pop3 submission\n}\nprotocols = imap\n"
+        + listen("imap-login", "imap", "port = 10993")
+        + listen("pop3-login", "pop3s", "port = 10993"),
+        False,
+    ),
     "protocol-not-served": (
         "protocols = imap\n" + listen("imap-login", "imaps", "port = 995"),
         False,
