@@ -73,6 +73,9 @@ class DovecotConfig:
     )
     # `local`/`remote` values by kind and network: what a narrower network's scope inherits.
     _nets: dict[tuple[str, Network], list[str]] = field(default_factory=dict)
+    # `local_name` values by each name they list, and each scope's place in the file.
+    _names: dict[str, list[str]] = field(default_factory=dict)
+    _order: dict[Filter, int] = field(default_factory=dict)
 
     def open_scope(self, scope: Filter, location: Location) -> None:
         """Note a filter block; a scope met again (a second `local_name x {`) merges."""
@@ -80,7 +83,11 @@ class DovecotConfig:
             self.scopes[scope] = {}
             self.scope_locations[scope] = location
             self._by_items.setdefault(frozenset(scope), []).append(scope)
+            self._order[scope] = len(self._order)
             for kind, value in scope:
+                for name in value.lower().split() if kind == "local_name" else ():
+                    if value not in self._names.setdefault(name, []):
+                        self._names[name].append(value)
                 net = network(value) if kind in ("local", "remote") else None
                 if net is not None and value not in self._nets.get((kind, net), []):
                     self._nets.setdefault((kind, net), []).append(value)
@@ -98,7 +105,7 @@ class DovecotConfig:
             for found in self._by_items.get(frozenset(variant), ())
         ]
         merged: dict[str, Setting] = {}
-        for applied in sorted(dict.fromkeys(applying), key=_specificity):
+        for applied in sorted(dict.fromkeys(applying), key=self._rank):
             merged.update(self.scopes[applied])
         return merged
 
@@ -107,6 +114,8 @@ class DovecotConfig:
         a connection from 10.1.0.1 matches `remote 10.0.0.0/8` too (found by differential
         testing). Looked up per prefix length, not searched for."""
         kind, value = item
+        if kind == "local_name":
+            return [item, *self._rivals(value)]
         net = network(value) if kind in ("local", "remote") else None
         if net is None:
             return [item]
@@ -115,6 +124,24 @@ class DovecotConfig:
             outer = net.supernet(new_prefix=prefix)
             found += [(kind, v) for v in self._nets.get((kind, outer), ()) if v != value]
         return found
+
+    def _rivals(self, value: str) -> list[tuple[str, str]]:
+        """Other `local_name` blocks an SNI name `value` also matches (the same name, or `*.`
+        and its parent domain): Dovecot merges them all, the one it picks winning (found by
+        differential testing). For one plain name; a block of several is left as it is."""
+        name = value.lower()
+        if " " in name or name.startswith("*."):
+            return []
+        wildcard = "*." + name.partition(".")[2]
+        found = self._names.get(name, []) + self._names.get(wildcard, [])
+        return [("local_name", v) for v in dict.fromkeys(found) if v != value]
+
+    def _rank(self, scope: Filter) -> tuple[int, int, int]:
+        """Merge order (later wins): fewer filters first; then the wider networks; then, among
+        local_name blocks, the one Dovecot picks last: 2.3 the first in the file, 2.4 the last."""
+        size, bits = _specificity(scope)
+        place = self._order.get(scope, 0) if any(k == "local_name" for k, _ in scope) else 0
+        return size, bits, place if self.version == "2.4" else -place
 
 
 def _specificity(scope: Filter) -> tuple[int, int]:

@@ -165,6 +165,24 @@ TREES = {
             }
         """,
     },
+    # Found by differential testing: an SNI name gets every local_name block it matches,
+    # merged; the block Dovecot picks (2.3: the first) wins where they both set a value.
+    "sni-blocks-merge": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            ssl_key = </srv/tls/global.key
+            local_name mail.example.net {
+              ssl_cert = </srv/tls/exact.pem
+            }
+            local_name *.example.net {
+              ssl_cert = </srv/tls/wild.pem
+              ssl_key = </srv/tls/wild.key
+            }
+            local_name "other.example.org mail.example.net" {
+              ssl = no
+            }
+        """,
+    },
     "filters": {
         "dovecot.conf": """
             ssl_cert = </srv/tls/global.pem
