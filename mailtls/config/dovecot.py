@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from mailtls.config.dovecot_expand import expand
+from mailtls.config.dovecot_filters import (
+    FILTER_ORDER,
+    Filter,
+    Network,
+    check_nesting,
+    nested,
+    network,
+)
 from mailtls.config.dovecot_syntax import IncludeWalker, Line
 from mailtls.config.source import ConfigFiles
 from mailtls.errors import ConfigError
-from mailtls.models import ConfigResult, Finding, Location, Severity
+from mailtls.models import ConfigResult, Finding, Location
 
-# Dovecot 2.3 rejects other nestings: local { local_name { remote { protocol { } } } }.
-FILTER_ORDER = ("local", "local_name", "remote", "protocol")
 # Dovecot 2.4 named filters whose settings carry the filter's name as a prefix.
 PREFIX_FILTERS = ("ssl_server", "ssl_client")
 # Dovecot 2.4 boolean lists: `protocols { imap = yes  pop3 = no }` adds to and takes from the
@@ -29,12 +35,8 @@ SLOTS = {
     },
 }
 TLS_KEYS = {key for slots in SLOTS.values() for pair in slots.values() for key in pair}
-VARIABLE = {"2.3": re.compile(r"\$(ENV:\w+|\w+)"), "2.4": re.compile(r"\$(ENV:\w+|SET:\w+)")}
 
 SSL_VALUES = ("yes", "no", "required")  # anything else stops doveconf: "Invalid value"
-
-Filter = tuple[tuple[str, str], ...]
-MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class DovecotConfig:
     _by_items: dict[frozenset[tuple[str, str]], list[Filter]] = field(
         default_factory=lambda: {frozenset(): [()]}
     )
+    # `local`/`remote` values by kind and network: what a narrower network's scope inherits.
+    _nets: dict[tuple[str, Network], list[str]] = field(default_factory=dict)
+    # `local_name` values by each name they list, and each scope's place in the file.
+    _names: dict[str, list[str]] = field(default_factory=dict)
+    _order: dict[Filter, int] = field(default_factory=dict)
 
     def open_scope(self, scope: Filter, location: Location) -> None:
         """Note a filter block; a scope met again (a second `local_name x {`) merges."""
@@ -76,6 +83,14 @@ class DovecotConfig:
             self.scopes[scope] = {}
             self.scope_locations[scope] = location
             self._by_items.setdefault(frozenset(scope), []).append(scope)
+            self._order[scope] = len(self._order)
+            for kind, value in scope:
+                for name in value.lower().split() if kind == "local_name" else ():
+                    if value not in self._names.setdefault(name, []):
+                        self._names[name].append(value)
+                net = network(value) if kind in ("local", "remote") else None
+                if net is not None and value not in self._nets.get((kind, net), []):
+                    self._nets.setdefault((kind, net), []).append(value)
 
     def effective(self, scope: Filter) -> dict[str, Setting]:
         """Settings that apply in `scope`: every scope it contains, the more specific later.
@@ -86,12 +101,54 @@ class DovecotConfig:
             found
             for size in range(len(scope) + 1)
             for subset in itertools.combinations(scope, size)
-            for found in self._by_items.get(frozenset(subset), ())
+            for variant in itertools.product(*(self._covering(item) for item in subset))
+            for found in self._by_items.get(frozenset(variant), ())
         ]
         merged: dict[str, Setting] = {}
-        for applied in sorted(applying, key=len):
+        for applied in sorted(dict.fromkeys(applying), key=self._rank):
             merged.update(self.scopes[applied])
         return merged
+
+    def _covering(self, item: tuple[str, str]) -> list[tuple[str, str]]:
+        """`item`, and for a `local`/`remote` network the filters of the networks holding it:
+        a connection from 10.1.0.1 matches `remote 10.0.0.0/8` too (found by differential
+        testing). Looked up per prefix length, not searched for."""
+        kind, value = item
+        if kind == "local_name":
+            return [item, *self._rivals(value)]
+        net = network(value) if kind in ("local", "remote") else None
+        if net is None:
+            return [item]
+        found = [item]
+        for prefix in range(net.prefixlen + 1):
+            outer = net.supernet(new_prefix=prefix)
+            found += [(kind, v) for v in self._nets.get((kind, outer), ()) if v != value]
+        return found
+
+    def _rivals(self, value: str) -> list[tuple[str, str]]:
+        """Other `local_name` blocks an SNI name `value` also matches (the same name, or `*.`
+        and its parent domain): Dovecot merges them all, the one it picks winning (found by
+        differential testing). For one plain name; a block of several is left as it is."""
+        name = value.lower()
+        if " " in name or name.startswith("*."):
+            return []
+        wildcard = "*." + name.partition(".")[2]
+        found = self._names.get(name, []) + self._names.get(wildcard, [])
+        return [("local_name", v) for v in dict.fromkeys(found) if v != value]
+
+    def _rank(self, scope: Filter) -> tuple[int, int, int]:
+        """Merge order (later wins): fewer filters first; then the wider networks; then, among
+        local_name blocks, the one Dovecot picks last: 2.3 the first in the file, 2.4 the last."""
+        size, bits = _specificity(scope)
+        place = self._order.get(scope, 0) if any(k == "local_name" for k, _ in scope) else 0
+        return size, bits, place if self.version == "2.4" else -place
+
+
+def _specificity(scope: Filter) -> tuple[int, int]:
+    """Merge order: fewer filters first; among as many, the wider networks first (Dovecot
+    takes the narrower network's value wherever it was written)."""
+    bits = sum(n.prefixlen for k, v in scope if k in ("local", "remote") and (n := network(v)))
+    return len(scope), bits
 
 
 def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> DovecotConfig:
@@ -120,7 +177,18 @@ def read_config(path: str, files: ConfigFiles, env: Mapping[str, str]) -> Doveco
     if len(stack) > 1:
         raise ConfigError(f"{config.path}: missing '}}' at the end of the configuration")
     config.findings[:0] = walker.findings
+    _check_protocol_names(config)
     return config
+
+
+def _check_protocol_names(config: DovecotConfig) -> None:
+    """2.3 splits `protocols` at spaces only: `imap, pop3` names a protocol `imap,`, and
+    Dovecot stops (2.4 takes the commas). Checked globally: in filter blocks, doveconf checks
+    only some (not a shadowed local_name, nor one of several names)."""
+    setting = config.scopes[()].get("protocols")
+    if config.version == "2.3" and setting is not None and "," in setting.value:
+        name = next(word for word in setting.value.split() if "," in word)
+        raise ConfigError(f"{setting.location}: protocols: Unknown protocol: {name}")
 
 
 def _note_listener(
@@ -129,8 +197,26 @@ def _note_listener(
     if len(sections) < 2 or sections[-2][0] != "service" or sections[-1][0] != "inet_listener":
         return
     settings = config.listeners.setdefault((sections[-2][1], sections[-1][1]), {})
-    if line is not None:
-        settings[line.key] = line.value
+    if line is None:
+        return
+    value = line.value
+    # doveconf checks each line as it reads it: a bad port stops it though a later line or an
+    # unused protocol would have made it moot.
+    if line.key == "port" and not (value.isascii() and value.isdigit() and int(value) <= 65535):
+        raise ConfigError(f"{line.location}: Invalid port number {value}")
+    if line.key == "ssl":
+        value = "yes" if _boolean(line) else "no"
+    settings[line.key] = value
+
+
+def _boolean(line: Line) -> bool:
+    """Dovecot's boolean: yes, y or 1 (any case) and no (any case); anything else stops it."""
+    lowered = line.value.lower()
+    if lowered not in ("yes", "y", "1", "no"):
+        raise ConfigError(
+            f"{line.location}: {line.key}: Invalid boolean value: {line.value} (use yes or no)"
+        )
+    return lowered != "no"
 
 
 def _declared(lines: list[Line]) -> bool:
@@ -152,15 +238,16 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
     if parent.other:
         return _Frame(parent.filter, other=True)
     if line.key in FILTER_ORDER:
-        if config.version == "2.3":
-            _check_nesting(parent.filter, line)
-        elif line.key == "local_name" and len(line.value.split()) > 1:
+        check_nesting(parent.filter, line)
+        if config.version == "2.4" and line.key == "local_name" and len(line.value.split()) > 1:
             # 2.3 took `local_name "a b" {` for several names; 2.4 refuses to start.
             raise ConfigError(
                 f"{line.location}: Multiple names no longer supported in local_name value"
                 " (Dovecot 2.4: one block per name)"
             )
-        scope = (*parent.filter, (line.key, line.value))
+        item = (line.key, line.value)
+        # 2.3: an inner block of the same kind takes the outer one's place; 2.4: both apply.
+        scope = nested(parent.filter, item) if config.version == "2.3" else (*parent.filter, item)
         config.open_scope(scope, line.location)
         return _Frame(scope)
     if line.key in PREFIX_FILTERS and not line.value and config.version == "2.4":
@@ -168,16 +255,6 @@ def _open_section(config: DovecotConfig, parent: _Frame, line: Line) -> _Frame:
     if line.key in BOOLEAN_LISTS and not line.value and config.version == "2.4":
         return _Frame(parent.filter, boolean_list=line.key)
     return _Frame(parent.filter, other=True)
-
-
-def _check_nesting(parent: Filter, line: Line) -> None:
-    rank = FILTER_ORDER.index(line.key)
-    for outer, _ in parent:
-        if FILTER_ORDER.index(outer) >= rank:
-            raise ConfigError(
-                f"{line.location}: {outer} {{ {line.key} {{ .. }} }} not allowed"
-                f" (Dovecot wants {line.key} {{ {outer} {{ .. }} }})"
-            )
 
 
 def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str]) -> None:
@@ -189,7 +266,7 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
         key = frame.prefix + key
     setting = Setting(line.value, line.location, line.kind == "file-setting", line.quoted)
     if "$" in setting.value:
-        setting = _expand(config, frame.filter, key, setting, env)
+        setting = expand(config, frame.filter, key, setting, env, key in TLS_KEYS)
     if key == "ssl" and setting.value not in SSL_VALUES:
         raise ConfigError(
             f"{line.location}: Invalid value: {setting.value} (ssl = yes, no or required)"
@@ -199,14 +276,15 @@ def _set(config: DovecotConfig, frame: _Frame, line: Line, env: Mapping[str, str
 
 def _set_in_list(config: DovecotConfig, frame: _Frame, line: Line) -> None:
     """`imap = yes` in `protocols { }`: the list as it stands here, with `imap` added (or,
-    for `no`, taken out); noted at this line."""
-    if line.value not in ("yes", "no"):
-        raise ConfigError(
-            f"{line.location}: {line.key}: Invalid boolean value: {line.value} (use yes or no)"
-        )
+    for `no`, taken out); noted at this line. doveconf 2.4.1 takes any boolean, but adds a
+    name only for `yes` as written (`Yes`, `y`, `1` leave the list as it is) and takes one
+    out for `no` in any case (found by differential testing)."""
+    enable = _boolean(line)
+    if enable and line.value != "yes":
+        return
     current = config.effective(frame.filter).get(frame.boolean_list)
     names = [n for n in list_items(current.value if current else "") if n != line.key]
-    if line.value == "yes":
+    if enable:
         names.append(line.key)
     config.scopes[frame.filter][frame.boolean_list] = Setting(" ".join(names), line.location)
 
@@ -230,60 +308,6 @@ def protocols(config: DovecotConfig) -> tuple[list[str], Setting | None]:
     if config.version == "2.4":
         return list_items(setting.value), setting
     return setting.value.split(), setting
-
-
-def _expand(
-    config: DovecotConfig, scope: Filter, key: str, setting: Setting, env: Mapping[str, str]
-) -> Setting:
-    known = _visible(config, scope, key)
-    whole = VARIABLE[config.version].fullmatch(setting.value)
-    if whole and not setting.from_file:
-        name = whole.group(1).removeprefix("SET:")
-        if name in known:  # `ssl_key = $ssl_cert` takes `<file` along with the path.
-            return replace(known[name], location=setting.location)
-
-    expanded = [len(setting.value)]
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("ENV:") and name[4:] in env:
-            return _bounded(env[name[4:]], expanded, setting)
-        if name.removeprefix("SET:") in known:
-            return _bounded(known[name.removeprefix("SET:")].value, expanded, setting)
-        if key in TLS_KEYS:
-            config.findings.append(
-                Finding(
-                    "unresolved-variable",
-                    Severity.WARNING,
-                    f"{key}: ${name} has no value in this block, so it expands to nothing",
-                    source=setting.location,
-                    path=setting.location.path,
-                )
-            )
-        return ""  # Dovecot expands a setting it knows but nobody set to the empty string
-
-    return replace(setting, value=VARIABLE[config.version].sub(substitute, setting.value))
-
-
-def _bounded(value: str, expanded: list[int], setting: Setting) -> str:
-    """Count what a setting grows to before it is built: 40 lines of `a = $a $a` would be a
-    terabyte. Dovecot builds it in memory until memory ends; mailtls stops at 16 MiB."""
-    expanded[0] += len(value)
-    if expanded[0] > MAX_EXPANDED_CHARS:
-        raise ConfigError(f"{setting.location}: the value expands to more than 16 MiB")
-    return value
-
-
-def _visible(config: DovecotConfig, scope: Filter, key: str) -> dict[str, Setting]:
-    """Settings a `$name` can see. Dovecot 2.3 (doveconf -x, as the config process runs)
-    looks only in the block being parsed, except `key = $key`, which sees the outer value."""
-    if config.version == "2.4":
-        return config.effective(scope)
-    own = config.scopes[scope]
-    if key in own:
-        return own
-    outer = config.effective(scope)
-    return {**own, key: outer[key]} if key in outer else own
 
 
 def read(path: str, files: ConfigFiles, env: Mapping[str, str]) -> ConfigResult:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mailtls.config.dovecot import SLOTS, DovecotConfig, Filter, Setting, protocols
+from mailtls.config.dovecot import SLOTS, DovecotConfig, Setting, protocols
+from mailtls.config.dovecot_filters import Filter
 from mailtls.models import ConfigResult, Endpoint, Finding, Location, Severity
 
 

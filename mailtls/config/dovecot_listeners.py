@@ -3,7 +3,7 @@ protocols it serves."""
 
 from __future__ import annotations
 
-from mailtls.config.dovecot import DovecotConfig, protocols
+from mailtls.config.dovecot import DovecotConfig, list_items, protocols
 from mailtls.errors import ConfigError
 from mailtls.models import Listener
 
@@ -35,6 +35,7 @@ def listeners(config: DovecotConfig) -> list[Listener]:
     """Each TLS-capable listener of an enabled protocol; `port = 0` turns one off."""
     settings = config.effective(())
     served = set(protocols(config)[0])
+    _check_duplicates(config)
     listen = settings["listen"].value.split(",")[0].strip() if "listen" in settings else "*"
     found = []
     for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
@@ -72,3 +73,32 @@ def _port(config: DovecotConfig, key: tuple[str, str], raw: str) -> int:
         f"{config.path}: service {key[0]} {{ inet_listener {key[1]} {{ port = {raw} }} }}:"
         " Invalid port number (doveconf refuses it)"
     )
+
+
+def _check_duplicates(config: DovecotConfig) -> None:
+    """Two listeners on one port and address, of protocols a block serves, stop Dovecot (found
+    by differential testing: doveconf's `duplicate listener`, checked in each block's view).
+    Checked only where the configuration sets `protocols`: the default differs between builds."""
+    views = {
+        s["protocols"].value
+        for scope in config.scopes
+        if "protocols" in (s := config.effective(scope))
+    }
+    for value in views:
+        _check_view(config, set(list_items(value)))
+
+
+def _check_view(config: DovecotConfig, served: set[str]) -> None:
+    settings = config.effective(())
+    listen = settings["listen"].value if "listen" in settings else "*"
+    seen: set[tuple[int, frozenset[str]]] = set()
+    for key in [*DEFAULTS, *(k for k in config.listeners if k not in DEFAULTS)]:
+        if PROTOCOL.get(key[0]) not in served:
+            continue
+        own = config.listeners.get(key, {})
+        port = DEFAULTS[key][1] if key in DEFAULTS and "port" not in own else 0
+        port = _port(config, key, own["port"]) if "port" in own else port
+        where = (port, frozenset(own.get("address", listen).replace(",", " ").split()))
+        if port and where in seen:
+            raise ConfigError(f"{config.path}: duplicate listener: {port}: two listeners share it")
+        seen.add(where)

@@ -53,25 +53,28 @@ def _strip_comment(text: str) -> str:
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (first line number, text) with comments cut and `\\` continuations joined."""
+    """Yield (first line number, text) with comments cut and `\\` continuations joined.
+
+    As config-parser.c: a blank or comment line, or the end of the file, after a `\\` drops
+    the statement begun (found by differential testing against doveconf 2.3 and 2.4)."""
     pending: list[str] = []
     start = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _strip_comment(raw.strip()).strip()
+        if not line:
+            pending = []
+            continue
         if line.endswith("\\"):
             if not pending:
                 start = number
             part = line[:-1].rstrip()
-            if part:
-                pending.append(part + " ")
+            pending.append(part + " " if part else "")
             continue
         if pending:
             yield start, "".join(pending) + line
             pending = []
-        elif line:
+        else:
             yield number, line
-    if pending:
-        yield start, "".join(pending).rstrip()
 
 
 def _unquote(value: str) -> tuple[str, bool]:

@@ -113,7 +113,11 @@ class _Expander:
         operator = value[name_end]
         if operator not in "?:":
             raise ConfigError(f"macro ${{{body}}}: unexpected {operator!r} after the name")
-        found, name_height = self.named(name, level)
+        if level > MAX_NESTING:
+            raise ConfigError(f'Postfix: unreasonable macro call nesting: "{name}"')
+        # `?` and `:` test the parameter's text as written, not expanded: `${a?x}` gives x
+        # when a = $empty, and a = $a is no loop here (found by differential testing).
+        found = self.lookup(name)
         chosen: tuple[int, int] = (name_end + 1, end)
         if operator == "?" and value.startswith("{", name_end + 1):
             when_set, when_unset = self._two_branches(value, name_end + 1, end, body)
@@ -122,7 +126,7 @@ class _Expander:
             chosen = (end, end)
         # Postfix parses the chosen text inside the call for `name`: one level deeper.
         piece, height = self.text(value, level + 1, *chosen)
-        return piece, max(name_height, height + 1)
+        return piece, height + 1
 
     def _two_branches(
         self, value: str, start: int, end: int, body: str

@@ -113,11 +113,14 @@ def _files(value: str, config_dir: str) -> tuple[str, ...]:
 
 
 def _entries(text: str, source: str, config_dir: str, findings: list[Finding]) -> list[SniEntry]:
-    found = []
+    """A file map's entries; a key given again is ignored, as postmap (`duplicate entry`) and
+    texthash keep the first (found by differential testing)."""
+    found: dict[str, SniEntry] = {}
     for number, line in logical_lines(text, source, findings):
         key, _, value = line.replace("\t", " ").partition(" ")
-        found.append(SniEntry(key.lower(), _files(value, config_dir), Location(source, number)))
-    return found
+        entry = SniEntry(key.lower(), _files(value, config_dir), Location(source, number))
+        found.setdefault(entry.name, entry)
+    return list(found.values())
 
 
 def _mtime(path: str) -> float | None:

@@ -157,11 +157,23 @@ def _overrides(args: list[str], where: Location) -> Iterator[tuple[str, Param]]:
 
 def _assignment(text: str, where: Location) -> tuple[str, Param]:
     if text.startswith("{"):
-        if not text.endswith("}"):
-            raise ConfigError(f"{where}: missing '}}' in -o {text!r}")
+        end = _closing(text)
+        if end != len(text) - 1:  # postconf warns and guesses; mailtls does not guess
+            problem = "missing '}'" if end is None else "syntax error after '}'"
+            raise ConfigError(f"{where}: {problem} in -o {text!r}")
         text = text[1:-1]
     name, equals, value = text.partition("=")
     if not equals or not name.strip() or any(c.isspace() for c in name.strip()):
         # postconf only warns; the daemon stops: invalid "-o" option value
         raise ConfigError(f"{where}: bad -o option: {text!r}: missing '=' after attribute name")
     return name.strip(), Param(value.strip(), where)
+
+
+def _closing(text: str) -> int | None:
+    """Where the `{` that starts `text` is closed (braces nest), as extpar(3) finds it."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return index
+    return None

@@ -147,7 +147,10 @@ PROTOCOLS = {
     "list-then-block": "protocols = pop3\nprotocols {\n  imap = yes\n}\n",
     "block-then-list": "protocols {\n  imap = yes\n}\nprotocols = pop3\n",
     "no-from-empty": "protocols {\n  imap = no\n}\n",
-    "debian-style": "protocols {\n  imap = yes\n}\nprotocols {\n  pop3 = yes\n}\nprotocols {\n  lmtp = yes\n}\n",
+    # Found by differential testing: any boolean is taken (yes, y, 1 in any case, and no),
+    # but only `yes` as written adds a name; `no` in any case takes one out.
+    "booleans-as-dovecot-reads-them": "protocols = pop3 imap\nprotocols {\n  imap = NO\n"
+    "  submission = Yes\n  lmtp = yes\n}\n",
 }
 
 
@@ -186,3 +189,59 @@ def test_a_boolean_that_is_not_yes_or_no_is_refused_as_24_refuses_it(
     assert said.returncode != 0 and "Invalid boolean value: maybe" in said.stderr
     with pytest.raises(ConfigError, match="Invalid boolean value: maybe"):
         dovecot.read(str(conf), ConfigFiles(), {})
+
+
+NESTINGS = {
+    "protocol-holds-local_name": "protocol imap {\n  local_name a.example {\n",
+    "remote-holds-local": "remote 10.0.0.0/8 {\n  local 10.0.0.0/8 {\n",
+    "protocol-holds-protocol": "protocol imap {\n  protocol pop3 {\n",
+    "local-net-not-inside": "local 10.1.0.0/16 {\n  local 10.0.0.0/8 {\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(NESTINGS))
+def test_nestings_24_refuses_are_refused(doveconf24: Doveconf24, tmp_path: Path, case: str) -> None:
+    """Found by differential testing: 2.4 wants 2.3's order of filter blocks too."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD + NESTINGS[case] + "    ssl_server_cert_file = /x.pem\n  }\n}\n")
+    said = doveconf24(conf, ["-n"])
+    assert said.returncode != 0 and "line 6: " in said.stderr, said.stderr
+    with pytest.raises(ConfigError, match=r"dovecot\.conf:6: "):
+        dovecot.read(str(conf), ConfigFiles(), {})
+
+
+# Found by differential testing: 2.4 expands `$SET:name` and `$ENV:name` only as whole words
+# (`$ENV:D/a.pem` asks the environment for `D/a.pem`), and refuses a `$SET:` word that names
+# no setting; `$SET:` of a file setting is empty. `doveconf -x` shows the expanded value (and
+# opens the files, as Dovecot does).
+VARIABLES = {
+    "env-inside-a-word": "ssl_server_cert_file = $ENV:D/a.pem\n",
+    "env-whole-word": "ssl_server_cert_file = $ENV:F\n",
+    "set-whole-word": "ssl_server_key_file = srv/a.pem\nssl_server_cert_file = $SET:ssl_server_key_file\n",
+    "set-inside-a-word": "login_greeting = srv\nssl_server_cert_file = $SET:login_greeting/a.pem\n",
+    "set-of-a-string-setting": "login_greeting = srv/a.pem\nssl_server_cert_file = $SET:login_greeting\n",
+    "set-of-a-boolean-list": "protocols = imap\nprotocols = $SET:protocols pop3\n",
+    "env-between-words": "login_greeting = x $ENV:D y\nssl_server_cert_file = srv/a.pem\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(VARIABLES))
+def test_variables_expand_as_doveconf24_expands_them(
+    doveconf24: Doveconf24, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "a.pem").write_text("PEM\n")
+    env = {"D": str(tmp_path / "srv"), "F": str(tmp_path / "srv" / "a.pem")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # the chroot's doveconf inherits them
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(HEAD.split("ssl_server")[0] + VARIABLES[case])
+    said = doveconf24(conf, ["-x", "-h", "ssl_server/cert_file"])
+    if said.returncode != 0:
+        reason = re.search(r"line \d+: (.+)", said.stderr)
+        assert reason is not None, said.stderr
+        with pytest.raises(ConfigError, match=re.escape(reason.group(1))):
+            dovecot.read(str(conf), ConfigFiles(), env)
+        return
+    (endpoint,) = dovecot.read(str(conf), ConfigFiles(), env).endpoints
+    assert endpoint.cert_file == (said.stdout.strip() or None)

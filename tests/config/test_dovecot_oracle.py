@@ -6,7 +6,9 @@ tree lists, doveconf is asked which ssl_cert/ssl_key apply, and both must agree.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -107,6 +109,77 @@ TREES = {
             }
             local_name mail.example.net {
               ssl_cert = </srv/tls/shadowed.pem
+            }
+        """,
+    },
+    # Found by differential testing: a blank or comment line, or the end of the file, after a
+    # `\\` drops the statement begun, in 2.3 and 2.4 alike.
+    "continuations": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            ssl_key = </srv/tls/global.key
+            ssl_cert = </srv/tls/dropped.pem \\
+
+            ssl_key = \\
+              # a comment line drops it too
+            local_name a.example.org {
+              ssl_cert = \\
+                </srv/tls/a.pem
+            }
+            ssl_key = </srv/tls/at-the-end.key \\
+        """,
+    },
+    # Found by differential testing: a block may hold one of its own kind (a network inside
+    # the outer one), which takes the outer one's place.
+    "same-kind-nesting": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            local 10.0.0.0/8 {
+              ssl_cert = </srv/tls/net8.pem
+              local 10.1.0.0/16 {
+                ssl_key = </srv/tls/net16.key
+              }
+            }
+            local_name a.example.org {
+              ssl_cert = </srv/tls/a.pem
+              local_name b.example.org {
+                ssl_key = </srv/tls/b.key
+              }
+            }
+        """,
+    },
+    # Found by differential testing: a connection from a narrower network matches the wider
+    # network's block too, and the narrower one's values win, whichever comes first.
+    "overlapping-networks": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            remote 10.1.0.0/16 {
+              ssl_key = </srv/tls/narrow.key
+            }
+            remote 10.0.0.0/8 {
+              ssl_cert = </srv/tls/wide.pem
+              ssl_key = </srv/tls/wide.key
+            }
+            local ::1 {
+              ssl_cert = </srv/tls/v6.pem
+            }
+        """,
+    },
+    # Found by differential testing: an SNI name gets every local_name block it matches,
+    # merged; the block Dovecot picks (2.3: the first) wins where they both set a value.
+    "sni-blocks-merge": {
+        "dovecot.conf": """
+            ssl_cert = </srv/tls/global.pem
+            ssl_key = </srv/tls/global.key
+            local_name mail.example.net {
+              ssl_cert = </srv/tls/exact.pem
+            }
+            local_name *.example.net {
+              ssl_cert = </srv/tls/wild.pem
+              ssl_key = </srv/tls/wild.key
+            }
+            local_name "other.example.org mail.example.net" {
+              ssl = no
             }
         """,
     },
@@ -267,6 +340,11 @@ def test_configs_doveconf_rejects_are_rejected(doveconf: str, tmp_path: Path, te
         dovecot.read(str(conf), ConfigFiles(), {})
 
 
+def listen(service: str, listener: str, *lines: str) -> str:
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"service {service} {{\n  inet_listener {listener} {{\n{body}  }}\n}}\n"
+
+
 DAEMON_REJECTS = {
     "two-names-unquoted": "local_name a.example b.example {\n  ssl_cert = </x\n}\n",
     "brace-in-name": "local_name a.example{\n  ssl_cert = </x\n}\n",
@@ -278,6 +356,12 @@ DAEMON_REJECTS = {
     "includes-itself": "ssl_cert = </x\n!include dovecot.conf\n",
     "ssl-value": "ssl = maybe\nssl_cert = </x\n",
     "ssl-value-in-block": "protocol imap {\n  ssl = Yes\n}\n",
+    # Found by differential testing: doveconf checks every listener line as it reads it.
+    "port-set-again-later": listen("imap-login", "imaps", "port = 70000", "port = 0"),
+    "port-of-unserved-protocol": "protocols = pop3\n"
+    + listen("imap-login", "imaps", "port = 99999"),
+    "listener-ssl-not-boolean": listen("imap-login", "imap", "ssl = true"),
+    "local-net-not-inside": "local 10.1.2.3 {\n  local 10.0.0.0/8 {\n    ssl_cert = </x\n  }\n}\n",
 }
 
 
@@ -299,6 +383,99 @@ def test_what_doveconf_stops_on_stops_mailtls_with_its_reason(
         dovecot.read(str(conf), ConfigFiles(), {})
     assert f"{conf}:{line}: " in str(raised.value)
     assert reason in str(raised.value)
+
+
+LISTENERS = {
+    "ssl-capitalised": listen("imap-login", "imap", "port = 10993", "ssl = Yes"),
+    "ssl-one": listen("imap-login", "imaps", "port = 10994", "ssl = 1"),
+    "ssl-y-and-no": listen("pop3-login", "pop3s", "ssl = y")
+    + listen("imap-login", "imaps", "ssl = NO"),
+    "quoted-port": listen("imap-login", "imap", 'port = "10143"'),
+}
+
+
+@pytest.mark.parametrize("case", LISTENERS)
+def test_listeners_agree_with_doveconf(doveconf: str, tmp_path: Path, case: str) -> None:
+    """Each listener's port, and implicit TLS or STARTTLS, as doveconf reads them (Dovecot's
+    booleans: yes, y, 1 in any case, and no)."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("protocols = imap pop3\n" + LISTENERS[case])
+    listeners = dovecot.read(str(conf), ConfigFiles(), {}).listeners
+    assert listeners
+    for listener in listeners:
+        path = "service/{}/inet_listener/{}/".format(*listener.label.split("/"))
+        port, ssl = (
+            run([doveconf, "-c", str(conf), "-h", path + name]).stdout.strip()
+            for name in ("port", "ssl")
+        )
+        assert (listener.port, listener.starttls is None) == (int(port), ssl == "yes"), case
+
+
+def test_commas_in_23_protocols_are_refused_as_doveconf_refuses_them(
+    doveconf: str, tmp_path: Path
+) -> None:
+    """Found by differential testing: 2.3 splits `protocols` at spaces (2.4 takes commas)."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("protocols = imap, pop3\nssl_cert = </x\n")
+    done = run([doveconf, "-c", str(conf), "-n"])
+    assert done.returncode != 0 and "protocols: Unknown protocol: imap," in done.stderr
+    with pytest.raises(ConfigError, match=r"dovecot\.conf:1: protocols: Unknown protocol: imap,"):
+        dovecot.read(str(conf), ConfigFiles(), {})
+
+
+DUPLICATES = {
+    "imaps-on-pop3s-port": (
+        "protocols = imap pop3\n" + listen("imap-login", "imaps", "port = 995"),
+        True,
+    ),
+    "extra-on-imaps-port": (
+        "protocols = imap\n" + listen("imap-login", "extra", "port = 993"),
+        True,
+    ),
+    "other-address": (
+        "protocols = imap\n" + listen("imap-login", "imaps", "port = 143", "address = 127.0.0.1"),
+        False,
+    ),
+    "port-moved-off": (
+        "protocols = imap pop3\n"
+        + listen("imap-login", "imaps", "port = 995")
+        + listen("pop3-login", "pop3s", "port = 0"),
+        False,
+    ),
+    "protocols-set-in-a-block": (
+        "local 127.0.0.2 {\n  protocols = pop3 submission\n}\n"
+        + listen("pop3-login", "pop3s", "port = 10993")
+        + listen("submission-login", "submission", "port = 10993"),
+        True,
+    ),
+    "each-block-its-own-view": (
+        "local 127.0.0.2 {\n  protocols = pop3 submission\n}\nprotocols = imap\n"
+        + listen("imap-login", "imap", "port = 10993")
+        + listen("pop3-login", "pop3s", "port = 10993"),
+        False,
+    ),
+    "protocol-not-served": (
+        "protocols = imap\n" + listen("imap-login", "imaps", "port = 995"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DUPLICATES)
+def test_two_listeners_on_one_port_stop_mailtls_as_doveconf(
+    doveconf: str, tmp_path: Path, case: str
+) -> None:
+    """Found by differential testing: doveconf stops on `duplicate listener: PORT:`."""
+    text, duplicate = DUPLICATES[case]
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(text)
+    done = run([doveconf, "-c", str(conf), "-n"])
+    assert ("duplicate listener" in done.stderr) == duplicate, done.stderr
+    if duplicate:
+        with pytest.raises(ConfigError, match="duplicate listener"):
+            dovecot.read(str(conf), ConfigFiles(), {})
+    else:
+        assert dovecot.read(str(conf), ConfigFiles(), {}).listeners
 
 
 def test_include_try_of_nothing_and_a_quoted_name_with_spaces_are_fine(
@@ -354,24 +531,80 @@ def test_file_prefix_in_24_is_reported(tmp_path: Path) -> None:
     assert result.endpoints[0].cert_file is None
 
 
-def test_env_variables_and_alt_certificates(tmp_path: Path) -> None:
+def test_alt_certificates_and_ssl_no(tmp_path: Path) -> None:
     conf = write_tree(
         tmp_path,
         {
             "dovecot.conf": """
-                ssl_cert = <$ENV:TLS_DIR/rsa.pem
-                ssl_key = <$ENV:TLS_DIR/rsa.key
+                ssl_cert = </srv/rsa.pem
+                ssl_key = </srv/rsa.key
                 ssl_alt_cert = </srv/ecdsa.pem
                 ssl_alt_key = </srv/ecdsa.key
                 ssl = no
             """
         },
     )
-    result = dovecot.read(str(conf), ConfigFiles(), {"TLS_DIR": "/srv/env"})
+    result = dovecot.read(str(conf), ConfigFiles(), {})
     assert [(e.slot, e.cert_file, e.key_file, e.enabled) for e in result.endpoints] == [
-        ("main", "/srv/env/rsa.pem", "/srv/env/rsa.key", False),
+        ("main", f"{tmp_path}/srv/rsa.pem", f"{tmp_path}/srv/rsa.key", False),
         ("alt", f"{tmp_path}/srv/ecdsa.pem", f"{tmp_path}/srv/ecdsa.key", False),
     ]
+
+
+# Found by differential testing: 2.3 expands an unquoted, non-`<` value word by word (a word
+# starting with `$` is one variable, whole), and never a `<file` name or a quoted value.
+VARIABLES = {
+    "env-in-file-name": "ssl_cert = <$ENV:D/a.pem\n",
+    "setting-in-file-name": "login_greeting = srv\nssl_cert = <$login_greeting/a.pem\n",
+    "quoted-variable": 'ssl_key = <srv/k.pem\nssl_cert = "$ssl_key"\n',
+    "whole-variable": "ssl_key = <srv/k.pem\nssl_cert = $ssl_key\n",
+    "inner-block": "ssl_key = <srv/k.pem\nprotocol imap {\n  ssl_cert = $ssl_key\n}\n",
+    "env-word-with-slash": "ssl_cert = $ENV:D/a.pem\nssl_key = $ENV:D\n",
+}
+
+
+def doveconf_files(
+    doveconf: str, conf: Path, filters: list[str], env: dict[str, str]
+) -> dict[str, str | None]:
+    """The files doveconf -x reads for ssl_cert and ssl_key (each holds `FILE:` and its path;
+    None for a value that names no file); when it cannot open one, just that one."""
+    args = [doveconf, "-x", "-c", str(conf), *filters, "ssl_cert", "ssl_key"]
+    done = subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, **env}, check=False
+    )
+    if done.returncode != 0:
+        failed = re.search(r"(\w+): Can't open file (\S+): No such file", done.stderr)
+        assert failed is not None, done.stderr
+        return {failed.group(1): failed.group(2)}
+    said = dict(re.findall(r"^(ssl_cert|ssl_key) = (.*)$", done.stdout, re.M))
+    return {k: v.removeprefix("FILE:") if v.startswith("FILE:") else None for k, v in said.items()}
+
+
+@pytest.mark.parametrize("case", VARIABLES)
+def test_variables_expand_as_doveconf_expands_them(
+    doveconf: str, tmp_path: Path, case: str
+) -> None:
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text(VARIABLES[case])
+    (tmp_path / "srv").mkdir()
+    for name in ("a.pem", "k.pem"):
+        (tmp_path / "srv" / name).write_text(f"FILE:{tmp_path / 'srv' / name}\n")
+    env = {"D": str(tmp_path / "srv")}
+    for endpoint in dovecot.read(str(conf), ConfigFiles(), env).endpoints:
+        filters = [] if endpoint.scope == "global" else ["-f", "protocol=imap"]
+        said = doveconf_files(doveconf, conf, filters, env)
+        mine = {"ssl_cert": endpoint.cert_file, "ssl_key": endpoint.key_file}
+        assert {k: mine[k] for k in said} == said, endpoint.id
+
+
+def test_a_variable_word_that_names_no_setting_is_refused(doveconf: str, tmp_path: Path) -> None:
+    """`$ssl_key/x` is one word, so one variable name, which no setting has."""
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("ssl_key = k\nssl_cert = $ssl_key/x\n")
+    done = run([doveconf, "-x", "-c", str(conf), "-h", "ssl_cert"])
+    assert done.returncode != 0 and "Unknown variable: $ssl_key/x" in done.stderr
+    with pytest.raises(ConfigError, match=r"dovecot.conf:2: Unknown variable: \$ssl_key/x"):
+        dovecot.read(str(conf), ConfigFiles(), {})
 
 
 PROTOCOL_CERTS = {

@@ -88,6 +88,14 @@ MAINS = {
         ec_dir = /srv/ec
         smtpd_use_tls = yes
     """,
+    # Found by differential testing: `?` and `:` test a parameter's text as written.
+    "conditions-test-the-text-as-written": """
+        empty =
+        hollow = $empty
+        loop = $loop
+        smtpd_tls_cert_file = /srv/${hollow?set}${hollow:unset}.pem
+        smtpd_tls_key_file = /srv/${hollow?{Y}:{N}}${loop?/x}${loop:/never}.pem
+    """,
     "chain-files": """
         smtpd_tls_chain_files = /srv/key.pem, /srv/chain.pem
           /srv/ec-key.pem /srv/ec-chain.pem
@@ -214,7 +222,7 @@ def test_sni_map_fresh_index_is_silent(tmp_path: Path) -> None:
     assert len(result.endpoints) == 1
 
 
-NAMES = st.sampled_from(["a", "b", "c", "empty"])
+NAMES = st.sampled_from(["a", "b", "c", "empty", "hollow"])
 TOKENS = st.one_of(
     st.sampled_from(["x", "/", " ", "$$", "-", ".pem"]),
     NAMES.map(lambda n: f"${n}"),
@@ -238,7 +246,7 @@ def test_expansion_agrees_with_postconf(
 ) -> None:
     """Random macro expressions: mailtls' mac_expand gives what postconf -x gives."""
     root = tmp_path_factory.mktemp("expand")
-    params = {"a": "/srv", "b": "$a/tls", "c": "${b?{$b}:{none}}", "empty": ""}
+    params = {"a": "/srv", "b": "$a/tls", "c": "${b?{$b}:{none}}", "empty": "", "hollow": "$empty"}
     lines = [HOST.strip()] + [f"{k} = {v}" for k, v in params.items()]
     lines += [f"p{i} = {e}" for i, e in enumerate(expressions)]
     # One known parameter carries every expression, each behind an @@N marker: asking postconf
@@ -284,6 +292,27 @@ def test_options_end_at_the_first_word_that_is_not_one(postconf: str, tmp_path: 
     assert len(got) == 4
     (amavis,) = [e for e in postfix.read(str(root), ConfigFiles()).endpoints if "amavis" in e.id]
     assert (amavis.cert_file, amavis.enabled) == ("/srv/x y.pem", False)
+
+
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ("-o { smtpd_tls_cert_file = /srv/x.pem", "missing '}'"),
+        ("-o { smtpd_tls_cert_file = {/srv/x.pem }", "missing '}'"),
+        ("-o {smtpd_tls_cert_file=/srv/x.pem}x", "syntax error after '}'"),
+    ],
+    ids=["unclosed", "inner-brace-unclosed", "text-after-brace"],
+)
+def test_braces_postconf_warns_about_stop_mailtls(
+    postconf: str, tmp_path: Path, option: str, problem: str
+) -> None:
+    """postconf warns and guesses a value; mailtls does not guess (found by differential
+    testing: `-o { a = {b }` ends with `}`, but that brace closes `{b`)."""
+    root = write(tmp_path, "", f"smtp inet n - n - - smtpd\n  {option}\n")
+    done = run([postconf, "-c", str(root), "-P"])
+    assert f"warning: master.cf: {problem} in" in done.stderr
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        postfix.read(str(root), ConfigFiles())
 
 
 @pytest.fixture(scope="session")
@@ -378,3 +407,22 @@ def test_ca_file_per_service_after_overrides_and_expansion(postconf: str, tmp_pa
     }
     (glob,) = [e for e in endpoints if e.scope == "global"]
     assert glob.services == ("smtpd/pass", "smtp/inet")
+
+
+@pytest.mark.parametrize("kind", ["hash", "texthash"])
+def test_a_key_given_twice_in_a_map_serves_the_first(
+    postmap: str, tmp_path: Path, kind: str
+) -> None:
+    """Found by differential testing: postmap warns `duplicate entry` and keeps the first
+    value, texthash too; mailtls checked both, as two endpoints of one name."""
+    sni = tmp_path / "sni"
+    sni.write_text("mail.example.org /srv/first.pem\nMail.Example.ORG /srv/second.pem\n")
+    settle(sni)
+    if kind == "hash":
+        assert run([postmap, f"hash:{sni}"]).returncode == 0
+    said = run([postmap, "-q", "mail.example.org", f"{kind}:{sni}"]).stdout.split()
+    assert said == ["/srv/first.pem"]
+    (tmp_path / "etc").mkdir()
+    root = write(tmp_path / "etc", f"tls_server_sni_maps = {kind}:{sni}\n", "")
+    served = [e for e in postfix.read(str(root), ConfigFiles()).endpoints if e.sni_table]
+    assert [(e.names, e.chain_files) for e in served] == [(("mail.example.org",), tuple(said))]
