@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 from mailtls.dane.records import (
     DANE_EE,
     DANE_TA,
+    EXACT,
+    FULL_CERT,
     MATCHING_TYPES,
     SELECTORS,
     SHA256,
@@ -25,7 +29,7 @@ from mailtls.dane.records import (
     selected,
     spki_der,
 )
-from mailtls.pki.chain import is_ca, issued_by
+from mailtls.pki.chain import is_ca, issued_by, signed_with
 
 _DIGEST_SIZES = {SHA256: 32, SHA512: 64}
 
@@ -83,17 +87,58 @@ def _candidates(
     return [(depth, cert) for depth, cert in enumerate(path) if depth and is_ca(cert)]
 
 
+def strongest(records: Iterable[TlsaRecord]) -> list[TlsaRecord]:
+    """The usable records a client compares, digest agility applied (RFC 7671 §9, as
+    OpenSSL does for Postfix): for each usage and selector, only the strongest digest type
+    present counts (SHA-512 over SHA-256), so a stale `3 1 2` makes a right `3 1 1` useless.
+    Exact (0) records always count (checked with openssl s_client -dane_tlsa_rrdata)."""
+    kept = [record for record in records if usable(record)]
+    best: dict[tuple[int, int], int] = {}
+    for record in kept:
+        if record.matching_type != EXACT:
+            key = (record.usage, record.selector)
+            best[key] = max(best.get(key, 0), record.matching_type)
+    return [
+        record
+        for record in kept
+        if record.matching_type == EXACT
+        or record.matching_type == best[(record.usage, record.selector)]
+    ]
+
+
 def matches(records: Iterable[TlsaRecord], chain: Sequence[x509.Certificate]) -> tuple[Match, ...]:
-    """Every (record, depth) pair that matches; `chain` as served, the leaf first."""
+    """Every (record, depth) pair that matches; `chain` as served, the leaf first. A DANE-TA
+    record that holds the trust anchor whole (`2 0 0`, `2 1 0`) also matches when the anchor
+    is not sent but signed a certificate on the path (RFC 7671 §5.2.2): depth one above it."""
     path = issuer_path(chain)
     found = []
-    for record in records:
-        if not usable(record):
-            continue
+    for record in strongest(records):
         for depth, cert in _candidates(record, path):
             if digest(selected(cert, record.selector), record.matching_type) == record.data:
                 found.append(Match(record, depth))
-    return tuple(found)
+        if record.usage == DANE_TA and record.matching_type == EXACT:
+            found += [Match(record, depth) for depth in _signed_by_anchor(record, path)]
+    return tuple(dict.fromkeys(found))
+
+
+def _signed_by_anchor(record: TlsaRecord, path: list[x509.Certificate]) -> list[int]:
+    """Depths (one above the certificate signed) at which the anchor in a full DANE-TA
+    record signed a certificate on the path; none when the data is no certificate or key."""
+    anchor: x509.Certificate | None = None
+    key: object = None
+    try:
+        if record.selector == FULL_CERT:
+            anchor = x509.load_der_x509_certificate(record.data)
+        else:
+            key = serialization.load_der_public_key(record.data)
+    except (ValueError, UnsupportedAlgorithm):
+        return []
+    found = []
+    for depth, cert in enumerate(path):
+        ok = issued_by(cert, anchor) if anchor is not None else signed_with(cert, key)
+        if ok:
+            found.append(depth + 1)
+    return found
 
 
 def key_matches(records: Iterable[TlsaRecord], public_key: object) -> tuple[TlsaRecord, ...]:
@@ -102,9 +147,8 @@ def key_matches(records: Iterable[TlsaRecord], public_key: object) -> tuple[Tlsa
     spki = spki_der(public_key)
     return tuple(
         record
-        for record in records
-        if usable(record)
-        and record.usage == DANE_EE
+        for record in strongest(records)
+        if record.usage == DANE_EE
         and record.selector == SPKI
         and digest(spki, record.matching_type) == record.data
     )

@@ -53,6 +53,27 @@ def _legacy_signature_ok(child: x509.Certificate, parent: x509.Certificate) -> b
     return True
 
 
+def signed_with(child: x509.Certificate, key: object) -> bool:
+    """Whether `key` (a public key, no certificate around it: a DANE-TA `2 1 0` record's)
+    made `child`'s signature."""
+    params = child.signature_algorithm_parameters
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.AsymmetricPadding):
+            algorithm = child.signature_hash_algorithm
+            if algorithm is None:
+                return False
+            key.verify(child.signature, child.tbs_certificate_bytes, params, algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+            key.verify(child.signature, child.tbs_certificate_bytes, params)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
 def self_signed(cert: x509.Certificate) -> bool:
     return issued_by(cert, cert)
 
