@@ -83,8 +83,9 @@ def _exchange(
 
 def _udp(query: dns.message.Message, host: str, port: int, end: float) -> dns.message.Message:
     """The first datagram from the resolver that answers our question. Ones from elsewhere
-    or with another ID are dropped, as a stub resolver does (a spoofer must not end the wait);
-    dns.query.udp raises on the latter, so the loop is here."""
+    or with another ID are dropped unread, as a stub resolver does: a spoofer must not end
+    the wait, not even with bytes that do not parse (it would have to guess the ID, 16 bits,
+    to be read at all). A datagram with our ID that does not parse is an unreadable answer."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # (address, port, flow, scope) for IPv6: the form replies are compared in.
     resolver = dns.inet.low_level_address_tuple((host, port), family)
@@ -92,10 +93,24 @@ def _udp(query: dns.message.Message, host: str, port: int, end: float) -> dns.me
         sock.setblocking(False)  # dnspython waits with select() up to `end`, then reads
         dns.query.send_udp(sock, query, resolver, end)
         while True:
-            response: dns.message.Message
-            response, _ = dns.query.receive_udp(sock, resolver, end, ignore_unexpected=True)
+            left = end - time.time()
+            if left <= 0:
+                raise dns.exception.Timeout
+            sock.settimeout(left)
+            try:
+                wire, source = sock.recvfrom(65535)
+            except TimeoutError:
+                raise dns.exception.Timeout from None
+            if not _same_address(source, resolver) or wire[:2] != query.id.to_bytes(2, "big"):
+                continue
+            response = dns.message.from_wire(wire)
             if query.is_response(response):
                 return response
+
+
+def _same_address(source: tuple[object, ...], resolver: tuple[object, ...]) -> bool:
+    """The reply's address is the resolver's (IPv6 tuples also carry flow and scope)."""
+    return source[:2] == resolver[:2]
 
 
 def _judge(owner: str, qname: dns.name.Name, response: dns.message.Message, where: str) -> Answer:

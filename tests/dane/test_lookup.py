@@ -396,3 +396,20 @@ def test_tcp_retry_shares_the_one_timeout() -> None:
         connection.close()
     assert answer.status == Status.TIMEOUT
     assert 0.5 <= elapsed < 0.5 + 0.25
+
+
+def test_a_datagram_with_another_id_that_does_not_parse_is_dropped_unread() -> None:
+    """Found by review: a spoofer's garbage ended the wait as an unreadable answer (and made
+    `hook --dane-strict` refuse a good renewal); only a datagram with our ID is read."""
+    good = _tlsa_rr(b"\x03\x01\x01" + b"\xab" * 32)
+    server = ScriptedResolver(
+        lambda q: [
+            bytes([q[0] ^ 0xFF, q[1] ^ 0xFF]) + b"\x81\x80" + b"\xff" * 40,
+            _reply(q, 0x8180, good, 1),
+        ]
+    )
+    try:
+        answer = resolver_lookup(server.address, 2.0)(MX)
+    finally:
+        server.close()
+    assert answer == Answer(MX, Status.OK, (TlsaRecord(3, 1, 1, b"\xab" * 32),))
