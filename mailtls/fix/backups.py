@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import os
 import re
 import stat
@@ -42,7 +43,19 @@ def _stem(path: str, backup_dir: str | None) -> str:
     if backup_dir is None:
         return f"{os.path.basename(path)}.mailtls-"
     flat = path.strip("/").replace("%", "%25").replace("/", "%2F")
+    if len(os.fsencode(flat)) > MAX_STEM:
+        # A name has 255 bytes at most (with the stamp, `.bak` and the temporary file's marks
+        # on top): a long path keeps its tail, the file's own name, and a hash of it whole.
+        tail = flat[-KEPT_TAIL:]
+        while len(os.fsencode(tail)) > KEPT_TAIL:  # characters of several bytes
+            tail = tail[1:]
+        digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+        flat = f"{digest}~{tail}"
     return f"{flat}.mailtls-"
+
+
+MAX_STEM = 150  # bytes: 150 + 35 for `.mailtls-<stamp>.bak` + 27 for `.<name>.mailtls-tmp-<hex>`
+KEPT_TAIL = 120
 
 
 def _ours(path: str, backup_dir: str | None) -> re.Pattern[str]:

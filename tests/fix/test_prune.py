@@ -141,3 +141,20 @@ def test_a_file_named_like_a_backup_stem_keeps_its_backups(tmp_path: Path) -> No
     mine = plant(cert, None, 1)
     plant(odd, None, 2)
     assert backups_of(cert, None) == mine
+
+
+def test_a_long_path_still_gets_a_backup_in_a_shared_folder(tmp_path: Path) -> None:
+    """Found by review: the percent-encoded path of /etc/letsencrypt/live/<long name>/...
+    went past 255 bytes with the stamp, and fix --backup-dir failed (File name too long).
+    A long path keeps its tail and a hash of it whole: still one file's backups alone."""
+    shared = tmp_path / "backups"
+    shared.mkdir()
+    deep = tmp_path / ("d" * 120) / ("e" * 100)
+    deep.mkdir(parents=True)
+    names = []
+    for leaf in ("cert.pem", "other.pem", "é" * 60 + ".pem"):
+        made = plant(str(deep / leaf), str(shared), 2)
+        assert all(len(os.fsencode(os.path.basename(n))) <= 200 for n in made)
+        assert backups_of(str(deep / leaf), str(shared)) == made
+        names += made
+    assert len(set(names)) == 6
