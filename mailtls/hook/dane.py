@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailtls.checks.dane import disk_verdicts, owners
+from mailtls.dane.answer import Status
 from mailtls.dane.audit import DaneCheck, answers_for
 from mailtls.errors import EXIT_FINDINGS
 from mailtls.hook.log import shown
@@ -59,7 +60,11 @@ def check_renewal(
         else:
             log(shown(judged.message))
     if not said:
-        log(f"DANE: the published TLSA records match the renewed chain ({len(answers)} name(s))")
+        published = sum(1 for a in answers.values() if a.status is Status.OK and a.records)
+        if published:
+            log(f"DANE: the published TLSA records match the renewed chain ({published} name(s))")
+        if published < len(answers):
+            log(f"DANE: no TLSA records published for {len(answers) - published} name(s)")
     return gate
 
 

@@ -162,3 +162,12 @@ def test_a_2_1_1_of_the_lineage_intermediate_matches_the_leaf_only_file(tmp_path
     result, lines = hook(tmp_path, zone, strict=True)
     assert (result.code, fixed(tmp_path)) == (0, True), result
     assert not any(line.startswith("WARNING") for line in lines)
+
+
+def test_no_records_published_is_said_as_such_not_as_a_match(tmp_path: Path) -> None:
+    """Found by review: an NXDOMAIN was logged as "the published TLSA records match"."""
+    zone = Zone(Answer(OWNER, Status.NXDOMAIN, secure=True))
+    result, lines = hook(tmp_path, zone)
+    assert result.code == 0, result
+    assert "DANE: no TLSA records published for 1 name(s)" in lines
+    assert not any("records match" in line for line in lines)
