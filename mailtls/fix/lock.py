@@ -95,8 +95,9 @@ def run_lock(path: str | None = None, wait: float | None = None) -> Iterator[flo
     run holding it is waited for, at most `wait` seconds, then a one-line error. Within a run
     that holds it already, it is held: nothing is waited for."""
     target = path or default_lock()
-    if target in _held:
-        yield _held[target]
+    held = os.path.realpath(target)  # `/run/mailtls/./fix.lock` is the same lock
+    if held in _held:
+        yield _held[held]
         return
     limit = lock_wait() if wait is None else wait
     fd = _open_lock(target)
@@ -112,10 +113,10 @@ def run_lock(path: str | None = None, wait: float | None = None) -> Iterator[flo
                         f"another mailtls run holds {target} (waited {limit:g} s); try again later"
                     ) from None
                 time.sleep(_POLL)  # flock has no timeout; a short poll keeps the bound
-        _held[target] = time.time()
+        _held[held] = time.time()
         try:
-            yield _held[target]
+            yield _held[held]
         finally:
-            del _held[target]
+            del _held[held]
     finally:
         os.close(fd)

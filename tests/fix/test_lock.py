@@ -90,6 +90,8 @@ def test_the_lock_taken_again_inside_a_run_is_held_not_waited_for(tmp_path: Path
     with run_lock(lock, wait=0) as outer:
         with run_lock(lock, wait=0) as inner:
             assert inner == outer
+        with run_lock(f"{tmp_path}/./lock", wait=0) as same:  # another spelling
+            assert same == outer
         probe = subprocess.run(["flock", "-n", lock, "true"], check=False, timeout=10)
         assert probe.returncode == 1  # still held by the outer run
     assert subprocess.run(["flock", "-n", lock, "true"], check=False, timeout=10).returncode == 0
