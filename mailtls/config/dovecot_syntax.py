@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from mailtls.config.source import ConfigFileError, ConfigFiles
+from mailtls.config.source import ConfigFileError, ConfigFiles, text_lines
 from mailtls.errors import ConfigError
 from mailtls.models import Finding, Location, Severity
 
@@ -59,7 +59,7 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     the statement begun (found by differential testing against doveconf 2.3 and 2.4)."""
     pending: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text_lines(text), start=1):
         line = _strip_comment(raw.strip()).strip()
         if not line:
             pending = []

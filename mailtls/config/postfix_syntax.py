@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from mailtls.config.source import text_lines
 from mailtls.errors import ConfigError
 from mailtls.models import Finding, Location, Severity
 
@@ -38,7 +39,7 @@ def logical_lines(text: str, path: str, findings: list[Finding]) -> Iterator[tup
     comment lines and blank lines are skipped, also inside a continuation."""
     current: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text_lines(text), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 
 from mailtls.errors import ConfigError
@@ -68,3 +69,19 @@ class ConfigFiles:
         # The daemons read bytes: a Latin-1 file name must reach open() as the same bytes.
         # surrogateescape keeps them (open() encodes them back); the report shows \xe9.
         return data.decode("utf-8", errors="surrogateescape")
+
+
+def text_lines(text: str) -> list[str]:
+    """A configuration file's lines as Dovecot and Postfix read them: split at `\n` only (not
+    at the form feeds, `\x85` or `\u2028` that str.splitlines also takes), a `\r` before it
+    dropped."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def byte_lines(data: bytes) -> list[bytes]:
+    """The same lines as text_lines, as bytes with their ends kept: what an edit splices (a
+    lone `\r` is no line end for the daemons, as it is for bytes.splitlines)."""
+    return re.findall(rb"[^\n]*\n|[^\n]+\Z", data)

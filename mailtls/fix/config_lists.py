@@ -8,6 +8,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from mailtls.config.source import byte_lines
+
 # `name = a, b` (main.cf), `-o name=a,b` and `-o { name = a b }` (master.cf).
 _CHAIN_KEY = re.compile(
     rb"(?:^|(?<=[\s{]))(?:smtpd|smtp|lmtp|tlsproxy)_tls_chain_files[ \t]*=[ \t]*"
@@ -105,7 +107,7 @@ def naming(tokens: list[Token], cert: str, base: str) -> list[Token]:
 
 def replace_tokens(data: bytes, tokens: list[Token], new: str) -> bytes:
     """`data` with each token replaced by `new`, nothing else touched."""
-    lines = data.splitlines(keepends=True)
+    lines = byte_lines(data)
     for token in sorted(tokens, key=lambda t: (t.line, t.start), reverse=True):
         text = lines[token.line - 1]
         lines[token.line - 1] = text[: token.start] + os.fsencode(new) + text[token.end :]
@@ -118,7 +120,7 @@ def repoint_list(
     """The tokens naming `cert` in the `kind` of list on `line` ("chain", "map", "inline");
     or why they are not replaced. An inline table must name it `expected` times: once for
     each SNI name being repointed, and for no other."""
-    lines = data.splitlines(keepends=True)
+    lines = byte_lines(data)
     if not 1 <= line <= len(lines):
         return f"line {line} is not in the file"
     numbers = physical_lines(lines, line)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailtls.config.source import byte_lines
 from mailtls.fix.config_lists import replace_tokens, repoint_list
 from mailtls.models import Endpoint, Service
 
@@ -76,7 +77,7 @@ def repoint_line(
     entry's `-o` lines)."""
     if not _PLAIN_PATH.fullmatch(fullchain):
         return f"{fullchain} holds characters that would need quoting"
-    lines = data.splitlines(keepends=True)
+    lines = byte_lines(data)
     if not 1 <= line <= len(lines):
         return f"line {line} is not in the file"
     found = [

@@ -672,3 +672,16 @@ def test_no_certificate_names_the_protocols_doveconf_gives_none(
     assert f"TLS is on for {', '.join(lacking)} " in finding.message
     assert finding.source is not None
     assert conf.read_text().splitlines()[finding.source.line - 1].startswith(("ssl =", "protocols"))
+
+
+def test_lines_end_at_newline_only_as_doveconf_reads_them(doveconf: str, tmp_path: Path) -> None:
+    """Found by review: a form feed or U+0085 ended a line for mailtls (str.splitlines), not
+    for Dovecot: a setting after one in a comment came alive."""
+    conf = write_tree(
+        tmp_path,
+        {"dovecot.conf": "ssl_cert = </srv/real.pem\nssl_key = </srv/key.pem\n"
+         "# note\x0cssl_cert = </srv/hidden.pem\n# and\x85ssl_key = </srv/hidden.key\n"},
+    )  # fmt: skip
+    (endpoint,) = dovecot.read(str(conf), ConfigFiles(), {}).endpoints
+    assert (endpoint.cert_file, endpoint.key_file) == ask(doveconf, conf, [])
+    assert endpoint.cert_file is not None and endpoint.cert_file.endswith("/srv/real.pem")

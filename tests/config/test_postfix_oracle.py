@@ -63,7 +63,7 @@ def postconf_values(postconf: str, root: Path, names: list[str]) -> dict[str, st
     done = run([postconf, "-c", str(root), "-x", *names])
     assert done.returncode == 0, done.stderr
     values = {}
-    for line in done.stdout.splitlines():
+    for line in done.stdout.split("\n")[:-1]:  # postconf ends lines at \n only
         name, _, value = line.partition(" =")
         values[name] = value.removeprefix(" ")
     return values
@@ -96,6 +96,11 @@ MAINS = {
         smtpd_tls_cert_file = /srv/${hollow?set}${hollow:unset}.pem
         smtpd_tls_key_file = /srv/${hollow?{Y}:{N}}${loop?/x}${loop:/never}.pem
     """,
+    # Found by review: Postfix ends a line at \n only; str.splitlines also split at a form
+    # feed (a setting hidden in a comment came alive) and at U+0085 (a value cut in two).
+    "lines-end-at-newline-only": "smtpd_tls_cert_file = /srv/real.pem\n"
+    "# note\x0csmtpd_tls_cert_file = /srv/hidden.pem\n"
+    "smtpd_tls_key_file = /srv/a\x85b.pem\n",
     "chain-files": """
         smtpd_tls_chain_files = /srv/key.pem, /srv/chain.pem
           /srv/ec-key.pem /srv/ec-chain.pem
