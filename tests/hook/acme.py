@@ -11,6 +11,7 @@ import os
 import shlex
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,11 +22,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mailtls.probe.tls import Target
+from mailtls.probe.tls import Target, probe
 from tests.conftest import need_binary
-from tests.daemons import Running, free_ports
+from tests.daemons import Running, dovecot, free_ports, postfix
 
 NAME = "mail.example.org"
+MAILTLS = str(Path(sys.executable).parent / "mailtls")
 
 
 @dataclass(frozen=True)
@@ -162,3 +164,48 @@ def verify(served: list[bytes], root: Path, folder: Path) -> subprocess.Complete
          str(folder / "leaf.pem")],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Renewing:
+    """The mail server a renewal lands on: Dovecot and Postfix serving ssl/cert.pem, and
+    pebble started again (a new CA URL and a new intermediate), its root in `root`."""
+
+    imap: Running
+    smtp: Running
+    ca: Pebble
+    root: Path
+
+    def hook_values(self, cert: Path, lock: Path) -> dict[str, object]:
+        """What the deploy hook scripts are formatted with."""
+        return {"cert": cert, "lock": lock, "mailtls": MAILTLS, "root": self.root,
+                "dovecot": self.imap.config, "postfix": self.smtp.config}  # fmt: skip
+
+
+@contextlib.contextmanager
+def renewing(folder: Path, ssl: Path) -> Iterator[Renewing]:
+    main = (
+        f"smtpd_tls_cert_file = {ssl}/cert.pem\nsmtpd_tls_key_file = {ssl}/key.pem\n"
+        "smtpd_tls_security_level = may\n"
+    )
+    with (
+        dovecot(folder, ssl / "cert.pem", ssl / "key.pem") as imap,
+        postfix(folder, main) as smtp,
+        pebble(folder / "pebble") as second,
+    ):
+        root = folder / "pebble-root.pem"
+        root.write_bytes(second.get("/roots/0"))
+        yield Renewing(imap, smtp, second, root)
+
+
+def assert_every_listener_serves(server: Renewing, leaf: x509.Certificate, folder: Path) -> None:
+    """Each listener sends `leaf` then pebble's current intermediate, and openssl trusts it."""
+    intermediate = x509.load_pem_x509_certificate(server.ca.get("/intermediates/0"))
+    for target in listeners(server.imap, server.smtp):
+        wire = probe(target, 5)
+        assert wire.error is None, (target, wire.error)
+        served = list(wire.certs)
+        assert x509.load_der_x509_certificate(served[0]) == leaf, target
+        assert served[1:] == [intermediate.public_bytes(Encoding.DER)], target
+        checked = verify(served, server.root, folder)
+        assert checked.returncode == 0, (target, checked.stdout + checked.stderr)

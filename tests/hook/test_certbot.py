@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from mailtls.probe.tls import probe
 from tests.conftest import need_binary
-from tests.daemons import dovecot, postfix
-from tests.hook.acme import NAME, Pebble, certbot, listeners, pebble, verify
-
-MAILTLS = str(Path(sys.executable).parent / "mailtls")
+from tests.hook.acme import NAME, Pebble, assert_every_listener_serves, certbot, pebble, renewing
 
 HOOK = """#!/bin/sh
 # The admin's own deploy step, as in the story: the new leaf alone, over the daemons' file.
@@ -60,38 +54,17 @@ def test_certbot_renewal_with_a_new_intermediate(tmp_path: Path) -> None:
     ssl.mkdir()
     with pebble(tmp_path / "pebble") as first:
         issue_first(state, first, ssl)
-    main = (
-        f"smtpd_tls_cert_file = {ssl}/cert.pem\nsmtpd_tls_key_file = {ssl}/key.pem\n"
-        "smtpd_tls_security_level = may\n"
-    )
-    with (
-        dovecot(tmp_path, ssl / "cert.pem", ssl / "key.pem") as imap,
-        postfix(tmp_path, main) as smtp,
-        pebble(tmp_path / "pebble") as second,
-    ):
-        root = tmp_path / "pebble-root.pem"
-        root.write_bytes(second.get("/roots/0"))
+    with renewing(tmp_path, ssl) as server:
         hook = tmp_path / "deploy-hook"
         out, err = tmp_path / "hook.out", tmp_path / "hook.err"
-        values = {"cert": ssl / "cert.pem", "lock": tmp_path / "lock", "mailtls": MAILTLS}
-        values |= {"root": root, "dovecot": imap.config, "postfix": smtp.config}
+        values = server.hook_values(ssl / "cert.pem", tmp_path / "lock")
         hook.write_text(HOOK.format(out=out, err=err, **values))
         hook.chmod(0o755)
-        renewed = renew(state, second, hook)
+        renewed = renew(state, server.ca, hook)
         assert renewed.returncode == 0, renewed.stdout + renewed.stderr
         assert out.read_text() == (
             "mailtls hook: 1 file fixed, Dovecot and Postfix reloaded,"
             " 7 listeners serve the new chain\n"
         ), err.read_text()
         leaf = (state / "config" / "live" / NAME / "cert.pem").read_bytes()
-        intermediate = x509.load_pem_x509_certificate(second.get("/intermediates/0"))
-        for target in listeners(imap, smtp):
-            wire = probe(target, 5)
-            assert wire.error is None, (target, wire.error)
-            served = list(wire.certs)
-            assert x509.load_der_x509_certificate(served[0]) == x509.load_pem_x509_certificate(
-                leaf
-            ), target
-            assert served[1:] == [intermediate.public_bytes(Encoding.DER)], target
-            checked = verify(served, root, tmp_path)
-            assert checked.returncode == 0, (target, checked.stdout + checked.stderr)
+        assert_every_listener_serves(server, x509.load_pem_x509_certificate(leaf), tmp_path)

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from mailtls.probe.tls import probe
 from tests.conftest import need_binary
-from tests.daemons import dovecot, postfix
-from tests.hook.acme import NAME, Pebble, dehydrated, listeners, pebble, verify
+from tests.hook.acme import NAME, Pebble, assert_every_listener_serves, dehydrated, pebble, renewing
 
-MAILTLS = str(Path(sys.executable).parent / "mailtls")
 NAMES = ("-d", NAME, "-d", "imap.example.org")  # one certificate, two names
 
 # dehydrated calls its HOOK at every step (and once with a made-up name, to see that unknown
@@ -57,23 +52,11 @@ def test_dehydrated_renewal_with_a_new_intermediate(tmp_path: Path) -> None:
     ssl.mkdir()
     with pebble(tmp_path / "pebble") as first:
         issue_first(state, first, ssl)
-    main = (
-        f"smtpd_tls_cert_file = {ssl}/cert.pem\nsmtpd_tls_key_file = {ssl}/key.pem\n"
-        "smtpd_tls_security_level = may\n"
-    )
-    with (
-        dovecot(tmp_path, ssl / "cert.pem", ssl / "key.pem") as imap,
-        postfix(tmp_path, main) as smtp,
-        pebble(tmp_path / "pebble") as second,
-    ):
-        root = tmp_path / "pebble-root.pem"
-        root.write_bytes(second.get("/roots/0"))
+    with renewing(tmp_path, ssl) as server:
         hook = tmp_path / "hook.sh"
-        values = {"cert": ssl / "cert.pem", "lock": tmp_path / "lock", "mailtls": MAILTLS}
-        values |= {"root": root, "dovecot": imap.config, "postfix": smtp.config}
-        hook.write_text(HOOK.format(**values))
+        hook.write_text(HOOK.format(**server.hook_values(ssl / "cert.pem", tmp_path / "lock")))
         hook.chmod(0o755)
-        renewed = renew(state, second, hook)
+        renewed = renew(state, server.ca, hook)
         assert renewed.returncode == 0, renewed.stdout + renewed.stderr
         summary = "mailtls hook: 1 file fixed, Dovecot and Postfix reloaded, 7 listeners serve"
         assert f"{summary} the new chain\n" in renewed.stdout, renewed.stdout + renewed.stderr
@@ -82,12 +65,4 @@ def test_dehydrated_renewal_with_a_new_intermediate(tmp_path: Path) -> None:
         leaf = x509.load_pem_x509_certificate((ssl / "cert.pem").read_bytes())
         renewed_leaf = (state / "base" / "certs" / NAME / "cert.pem").read_bytes()
         assert leaf == x509.load_pem_x509_certificate(renewed_leaf)
-        intermediate = x509.load_pem_x509_certificate(second.get("/intermediates/0"))
-        for target in listeners(imap, smtp):
-            wire = probe(target, 5)
-            assert wire.error is None, (target, wire.error)
-            served = list(wire.certs)
-            assert x509.load_der_x509_certificate(served[0]) == leaf, target
-            assert served[1:] == [intermediate.public_bytes(Encoding.DER)], target
-            checked = verify(served, root, tmp_path)
-            assert checked.returncode == 0, (target, checked.stdout + checked.stderr)
+        assert_every_listener_serves(server, leaf, tmp_path)
