@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import contenders, hostgen
 from benchmarks.measure import Run, Timing, run
-from tests.daemons import POSTFIX_SERVICES
+from tests.daemons import POSTFIX_SERVICES, free_ports
 
 # Dovecot's login processes: its default starts one process per connection (~8 ms of CPU
 # each here, most of an --live run's cost); the documented high-performance mode keeps a few.
@@ -35,14 +35,6 @@ MODES = {
     "high-security": "",
     "high-performance": "  service_count = 0\n  process_min_avail = 2\n",
 }
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def wait_listening(port: int, log: Path, seconds: float = 30.0) -> None:
