@@ -17,6 +17,7 @@ from mailtls.fix.aia import AiaFetcher
 from mailtls.fix.run import FixOptions, FixResult, exit_code, fix
 from mailtls.report import fix_text
 from tests.checks.test_cross_signs import AFTER_DST, dst_2021
+from tests.oracle.oracle import day
 
 
 class CountingFetcher(AiaFetcher):
@@ -31,22 +32,36 @@ class CountingFetcher(AiaFetcher):
         return super().issuers_of(cert)
 
 
-def fix_2023(tmp_path: Path, served: list[Issued], fetcher: AiaFetcher | None = None) -> FixResult:
-    """A Dovecot server serving `served` (the 2021 history's leaf key), fixed in 2023 with
-    only ISRG Root X1 trusted; online only when a fetcher is given."""
-    h = dst_2021()
+def serve_and_fix(
+    tmp_path: Path,
+    served: list[Issued],
+    key: Issued,
+    root: Issued,
+    at: dt.datetime,
+    *,
+    intermediates: tuple[str, ...] = (),
+    fetcher: AiaFetcher | None = None,
+) -> FixResult:
+    """A Dovecot server serving `served` with `key`'s key, fixed at `at` with only `root`
+    trusted; online only when a fetcher is given."""
     (tmp_path / "cert.pem").write_bytes(pem(*(c.cert for c in served)))
-    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
+    (tmp_path / "key.pem").write_bytes(key_pem(key.key))
     (tmp_path / "key.pem").chmod(0o600)
-    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
+    (tmp_path / "roots.pem").write_bytes(pem(root.cert))
     conf = tmp_path / "dovecot.conf"
     conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
     roots = (str(tmp_path / "roots.pem"),)
-    settings = AuditOptions(at=AFTER_DST, ca_files=roots, system_trust=False)
+    settings = AuditOptions(at=at, ca_files=roots, system_trust=False, intermediates=intermediates)
     options = FixOptions(
         audit=settings, offline=fetcher is None, backup=False, lock_file=str(tmp_path / "lock")
     )
     return fix(read_all([str(conf)], {}), options, fetcher)
+
+
+def fix_2023(tmp_path: Path, served: list[Issued], fetcher: AiaFetcher | None = None) -> FixResult:
+    """The 2021 history's server, fixed in 2023 with only ISRG Root X1 trusted."""
+    h = dst_2021()
+    return serve_and_fix(tmp_path, served, h.leaf, h.new_root, AFTER_DST, fetcher=fetcher)
 
 
 def test_fix_drops_dead_cross_sign_and_old_root_without_fetching(tmp_path: Path) -> None:
@@ -131,24 +146,11 @@ def test_a_longer_lived_signer_that_leads_nowhere_is_passed_over(tmp_path: Path)
         ca=True,
     )
     mail = leaf("t2-leaf", dv, (utc(2019, 6, 1), utc(2021, 6, 1)))
-    (tmp_path / "cert.pem").write_bytes(pem(mail.cert))
-    (tmp_path / "key.pem").write_bytes(key_pem(mail.key))
-    (tmp_path / "key.pem").chmod(0o600)
     extra = tmp_path / "intermediates"
     extra.mkdir()
     (extra / "bundle.pem").write_bytes(pem(dv.cert, by_aaa.cert, by_addtrust.cert))
-    (tmp_path / "roots.pem").write_bytes(pem(addtrust.cert))
-    conf = tmp_path / "dovecot.conf"
-    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
     at = utc(2019, 12, 1)
-    settings = AuditOptions(
-        at=at, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False,
-        intermediates=(str(extra),),
-    )  # fmt: skip
-    options = FixOptions(
-        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
-    )
-    result = fix(read_all([str(conf)], {}), options)
+    result = serve_and_fix(tmp_path, [mail], mail, addtrust, at, intermediates=(str(extra),))
     served = x509.load_pem_x509_certificates((tmp_path / "cert.pem").read_bytes())
     assert served == [mail.cert, dv.cert, by_addtrust.cert]
     assert exit_code(result, dry_run=False) == 0
@@ -163,19 +165,9 @@ def test_a_rebuild_keeps_a_live_cross_sign_after_the_chain(tmp_path: Path) -> No
     from tests.checks.test_cross_signs import addtrust_2020
 
     h = addtrust_2020()
-    at = utc_day(2020, 3, 15)
-    (tmp_path / "cert.pem").write_bytes(pem(h.leaf.cert, h.cross.cert))
+    at = day("2020-03-15")
     (tmp_path / "intermediate.pem").write_bytes(pem(h.issuing.cert))
-    (tmp_path / "key.pem").write_bytes(key_pem(h.leaf.key))
-    (tmp_path / "key.pem").chmod(0o600)
-    (tmp_path / "roots.pem").write_bytes(pem(h.new_root.cert))
-    conf = tmp_path / "dovecot.conf"
-    conf.write_text(f"ssl_cert = <{tmp_path}/cert.pem\nssl_key = <{tmp_path}/key.pem\n")
-    settings = AuditOptions(at=at, ca_files=(str(tmp_path / "roots.pem"),), system_trust=False)
-    options = FixOptions(
-        audit=settings, offline=True, backup=False, lock_file=str(tmp_path / "lock")
-    )
-    result = fix(read_all([str(conf)], {}), options)
+    result = serve_and_fix(tmp_path, [h.leaf, h.cross], h.leaf, h.new_root, at)
     served = x509.load_pem_x509_certificates((tmp_path / "cert.pem").read_bytes())
     assert served == [h.leaf.cert, h.issuing.cert, h.cross.cert]
     assert exit_code(result, dry_run=False) == 0
@@ -202,7 +194,3 @@ def openssl_verify(folder: Path, root: Issued, at: dt.datetime) -> str:
         capture_output=True, text=True, check=False, timeout=30,
     )  # fmt: skip
     return "" if verify.returncode == 0 else verify.stdout + verify.stderr
-
-
-def utc_day(year: int, month: int, day: int) -> dt.datetime:
-    return dt.datetime(year, month, day, 12, tzinfo=dt.UTC)
