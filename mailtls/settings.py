@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mailtls.config.source import NotRegularFile, open_regular
 from mailtls.errors import ConfigError
 
 DEFAULT_PATH = "/etc/mailtls/config.yaml"
@@ -136,11 +137,13 @@ def load_settings(given: str | None, env: Mapping[str, str]) -> Settings:
 def read_text(path: str) -> str:
     """The file, if it is safe to take orders from: it names commands root will run."""
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             info = os.fstat(stream.fileno())
             data = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise
+    except NotRegularFile:
+        raise ConfigError(f"{path}: not a regular file") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
     if not stat.S_ISREG(info.st_mode):

@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import stat
+from typing import BinaryIO
 
 from mailtls.errors import ConfigError
 
@@ -22,8 +23,28 @@ class ConfigFileError(ConfigError):
         self.detail = detail
 
 
+class NotRegularFile(OSError):
+    """A FIFO, a device or a socket where a file was expected."""
+
+
+def open_regular(path: str) -> BinaryIO:
+    """The file, opened for reading, if it is a regular file. Opened non-blocking and judged
+    by its descriptor: a FIFO put there (even between a check and the open, by another user
+    in the folder) is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file", path)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def describe_os_error(path: str, exc: OSError) -> ConfigFileError:
     """An OSError in words an admin reads: `no such file`, `symbolic link loop`, ..."""
+    if isinstance(exc, NotRegularFile):
+        return ConfigFileError(path, "unreadable", "not a regular file")
     if isinstance(exc, FileNotFoundError):
         return ConfigFileError(path, "missing", "no such file")
     if isinstance(exc, PermissionError):
@@ -54,10 +75,7 @@ class ConfigFiles:
 
     def _load(self, path: str) -> str | ConfigFileError:
         try:
-            # stat first: opening a FIFO or a device would block or never end.
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                return ConfigFileError(path, "unreadable", "not a regular file")
-            with open(path, "rb") as stream:
+            with open_regular(path) as stream:  # a FIFO or a device would block or never end
                 data = stream.read(self.max_bytes + 1)
         except OSError as exc:
             return describe_os_error(path, exc)

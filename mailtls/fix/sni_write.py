@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 
+from mailtls.config.source import open_regular
 from mailtls.fix.config_plan import ConfigEdit
 from mailtls.fix.config_write import VALIDATE_SECONDS, Validation
 from mailtls.fix.target import MAX_BYTES
@@ -69,7 +70,7 @@ def _expected(files: tuple[str, ...]) -> list[bytes] | str:
     blocks = []
     for path in files:
         try:
-            with open(path, "rb") as stream:
+            with open_regular(path) as stream:
                 blocks += _blocks(stream.read(MAX_BYTES + 1))
         except OSError as error:
             return f"{path}: {error.strerror}"

@@ -12,6 +12,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 
+from mailtls.config.source import open_regular
 from mailtls.errors import MailtlsError, UsageError
 from mailtls.fix.apply import WriteError, install_file, remove_file, write_atomically
 from mailtls.fix.target import FileChanged, Target, open_target, symlink_risk
@@ -160,8 +161,8 @@ def _dehydrated_config(root: str) -> tuple[str, ...]:
     for config in [under(root, "/etc/dehydrated/config"),
                    *sorted(glob.glob(under(root, "/etc/dehydrated/conf.d/*.sh")))]:  # fmt: skip
         try:
-            with open(config, encoding="utf-8", errors="replace") as stream:
-                text = stream.read(1 << 20)
+            with open_regular(config) as stream:
+                text = stream.read(1 << 20).decode("utf-8", errors="replace")
         except OSError:
             continue
         found += [line.strip() for line in text.splitlines() if line.strip().startswith("HOOK=")]

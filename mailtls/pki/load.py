@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.utils import CryptographyDeprecationWarning
 
-from mailtls.config.source import describe_os_error
+from mailtls.config.source import describe_os_error, open_regular
 
 MAX_PEM_BYTES = 4 * 1024 * 1024
 # Markers only: a regex spanning BEGIN to END rescans the rest of the file from every
@@ -82,12 +82,10 @@ class LoadedFile:
 def load_file(path: str) -> LoadedFile:
     """Read and parse one file; problems are data, never exceptions."""
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            return LoadedFile(path, problem="file-unreadable", detail="not a regular file")
-        if info.st_size > MAX_PEM_BYTES:
-            return LoadedFile(path, problem="not-a-certificate", detail="larger than 4 MiB")
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
+            info = os.fstat(stream.fileno())
+            if info.st_size > MAX_PEM_BYTES:
+                return LoadedFile(path, problem="not-a-certificate", detail="larger than 4 MiB")
             data = read_at_most(stream, info.st_size)
     except OSError as exc:
         error = describe_os_error(path, exc)
