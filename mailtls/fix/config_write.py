@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from mailtls.errors import MailtlsError
 from mailtls.fix.apply import WriteError, write_atomically
 from mailtls.fix.backups import apply_change, restore
 from mailtls.fix.config_plan import ConfigEdit, Repoint, group_by_file, plan_file
+from mailtls.fix.reload import find_binary
 from mailtls.fix.target import FileChanged, Target, open_target, symlink_risk
 from mailtls.models import Endpoint
 
@@ -82,7 +82,7 @@ def plan_edits(
 def validator(edit: ConfigEdit) -> tuple[str, ...]:
     """The daemon's own parser for the configuration, or () when it is not installed."""
     name = "doveconf" if edit.service == "dovecot" else "postconf"
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    found = find_binary(name)
     return (found, "-c", edit.config, "-n") if found else ()
 
 

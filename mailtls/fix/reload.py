@@ -70,9 +70,14 @@ def _postfix_dir(endpoint: Endpoint) -> str:
     return os.path.dirname(endpoint.config)
 
 
+def find_binary(name: str) -> str | None:
+    """Hooks often run with a PATH that lacks /usr/sbin, where postfix, postmap and postconf
+    live: the PATH first, then the system's folders."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
 def _binary(name: str) -> str:
-    """Hooks often run with a PATH that lacks /usr/sbin, where postfix and postmap live."""
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or name
+    return find_binary(name) or name
 
 
 def run_steps(steps: Sequence[Step], timeout: float = 60.0) -> list[Outcome]:

@@ -6,12 +6,12 @@ so the index never disagrees with the source. postmap writes the index; mailtls 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 from mailtls.config.source import open_regular
 from mailtls.fix.config_plan import ConfigEdit
 from mailtls.fix.config_write import VALIDATE_SECONDS, Validation
+from mailtls.fix.reload import find_binary
 from mailtls.fix.target import MAX_BYTES
 
 # PEM blocks, whatever separates them: postmap -F puts a newline between the files it joins.
@@ -19,12 +19,7 @@ _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s.*?-----END \1-----", re.DOTA
 
 
 def postmap() -> str:
-    """Hooks often run with a PATH that lacks /usr/sbin, where postmap lives."""
-    return (
-        shutil.which("postmap")
-        or shutil.which("postmap", path="/usr/sbin:/usr/bin:/sbin:/bin")
-        or "postmap"
-    )
+    return find_binary("postmap") or "postmap"
 
 
 def _run(argv: tuple[str, ...]) -> tuple[bool, str, bytes]:
