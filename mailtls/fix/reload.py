@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailtls.checks.permissions import unsafe_component
 from mailtls.models import Endpoint
 
 DEFAULT_DOVECOT = "/etc/dovecot/dovecot.conf"
@@ -70,6 +71,15 @@ def _postfix_dir(endpoint: Endpoint) -> str:
     return os.path.dirname(endpoint.config)
 
 
+def index_risk(table: str) -> str | None:
+    """Why postmap must not rebuild `type:/path` as root, or None. It creates and truncates
+    the index beside the source: in a folder another user can write, a link planted at the
+    index's name would have root truncate the file it points to."""
+    path = os.path.abspath(table.partition(":")[2])
+    risk = unsafe_component(os.path.dirname(path), {0, os.geteuid()})
+    return f"not run: {risk}, and postmap as root writes the index there" if risk else None
+
+
 def find_binary(name: str) -> str | None:
     """Hooks often run with a PATH that lacks /usr/sbin, where postfix, postmap and postconf
     live: the PATH first, then the system's folders."""
@@ -85,6 +95,10 @@ def run_steps(steps: Sequence[Step], timeout: float = 60.0) -> list[Outcome]:
     signal the running daemon and return; the timeout bounds one that does not."""
     outcomes = []
     for step in steps:
+        risk = index_risk(step.argv[-1]) if step.argv[0] == "postmap" else None
+        if risk:
+            outcomes.append(Outcome(step, False, risk))
+            continue
         argv = [_binary(step.argv[0]), *step.argv[1:]]
         try:
             done = subprocess.run(

@@ -11,7 +11,7 @@ import subprocess
 from mailtls.config.source import open_regular
 from mailtls.fix.config_plan import ConfigEdit
 from mailtls.fix.config_write import VALIDATE_SECONDS, Validation
-from mailtls.fix.reload import find_binary
+from mailtls.fix.reload import find_binary, index_risk
 from mailtls.fix.target import MAX_BYTES
 
 # PEM blocks, whatever separates them: postmap -F puts a newline between the files it joins.
@@ -37,6 +37,9 @@ def rebuild(edit: ConfigEdit) -> Validation:
     if edit.table.startswith("texthash:"):
         return Validation((), True, "texthash: Postfix reads the source itself")
     argv = (postmap(), "-c", edit.config, "-F", edit.table)
+    risk = index_risk(edit.table)
+    if risk:
+        return Validation(argv, False, risk)
     ok, said, _ = _run(argv)
     return Validation(argv, ok, said if not ok else "rebuilt")
 

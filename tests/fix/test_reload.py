@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mailtls.audit import AuditOptions
 from mailtls.config.discover import read_all
+from mailtls.fix.reload import Step, run_steps
 from mailtls.fix.run import FixOptions, exit_code, fix
 from tests.conftest import FIXTURES, need_binary
 
@@ -85,3 +86,23 @@ def test_reload_runs_only_when_asked_and_a_failure_is_said(tmp_path: Path) -> No
     (root / "default.pem").write_bytes(pki("leaf-2026.key", "leaf-2026.pem"))
     quiet = fix(read_all([str(root)], {}), options(tmp_path))
     assert quiet.outcomes == [] and len(quiet.changes) == 1
+
+
+def test_postmap_is_not_run_as_root_in_a_folder_others_can_write(tmp_path: Path) -> None:
+    """postmap creates and truncates the index beside the source, following a link planted at
+    its name: run as root in a folder another user can write, it overwrote the file the link
+    pointed to (checked by hand with postmap 3.7). Now the rebuild is refused, and said so."""
+    folder = tmp_path / "open"
+    folder.mkdir()
+    folder.chmod(0o777)
+    (folder / "sni").write_text("mail.example.org /x/key.pem /x/cert.pem\n")
+    victim = tmp_path / "victim"
+    victim.write_text("victim data\n")
+    (folder / "sni.db").symlink_to(victim)
+    step = Step("rebuild", ("postmap", "-c", str(tmp_path), "-F", f"hash:{folder}/sni"))
+    (outcome,) = run_steps([step])
+    assert not outcome.ok
+    assert outcome.output == (
+        f"not run: {folder} is writable by everyone, and postmap as root writes the index there"
+    )
+    assert victim.read_text() == "victim data\n"
